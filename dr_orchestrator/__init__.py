@@ -1,0 +1,3 @@
+"""dr-orchestrator (`dro`): disaster-recovery plans as code."""
+
+__version__ = "0.1.0"

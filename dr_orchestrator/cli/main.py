@@ -1,0 +1,92 @@
+"""Entry point of the `dro` command.
+
+Each area registers its commands from its own module (`cli/runbook.py`,
+`cli/storage.py`, …); this file only assembles them and turns `DRError`s into a
+message, a hint and an exit code — never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from dr_orchestrator import __version__
+from dr_orchestrator.cli import (
+    drill,
+    execution,
+    repo,
+    replication,
+    runbook,
+    storage,
+    terraform,
+)
+from dr_orchestrator.cli.common import render_error, render_issues
+from dr_orchestrator.errors import EXIT_BAD_INPUT, DRError, ValidationFailed
+
+app = typer.Typer(
+    name="dro",
+    help=(
+        "dr-orchestrator: disaster-recovery plans as code.\n\n"
+        "Describe sites, data classes and services in a YAML runbook; `dro` validates and plans it, "
+        "backs data up into an encrypted deduplicated repository, replicates it across regions and "
+        "clouds, runs failover/rebuild/failback plans timed against RTO, and drills them from CI.\n\n"
+        "Start with:  dro validate runbooks/quickstart.yaml  then  dro plan runbooks/quickstart.yaml"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dro {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """dr-orchestrator."""
+
+
+for module in (runbook, storage, repo, replication, execution, drill, terraform):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns (and exits with) the process exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except ValidationFailed as exc:
+        render_issues(exc.issues)
+        render_error(exc)
+        return _exit(exc.exit_code)
+    except DRError as exc:
+        render_error(exc)
+        return _exit(exc.exit_code)
+    except typer.Exit as exc:
+        return _exit(exc.exit_code)
+    except typer.Abort:
+        return _exit(130)
+    except (typer.BadParameter, typer.main.click.UsageError) as exc:  # type: ignore[attr-defined]
+        exc.show()
+        return _exit(EXIT_BAD_INPUT)
+    except typer.main.click.ClickException as exc:  # type: ignore[attr-defined]
+        exc.show()
+        return _exit(exc.exit_code)
+    except KeyboardInterrupt:
+        return _exit(130)
+    return _exit(0)
+
+
+def _exit(code: int) -> int:
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The one storage interface every backend implements.
+
+Keys are '/'-separated relative paths ("data/ab/abcdef…"); `validate_key` rejects
+empty keys, absolute keys, '..' segments and other path tricks before any backend
+sees them. Backends translate their SDK's errors into `dr_orchestrator.errors`
+storage errors (ObjectNotFound, ObjectExists, PermissionDenied, StorageUnavailable …);
+retries are decided only by `storage.retry` from an error's `retryable` flag.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from dr_orchestrator.errors import InvalidKey
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: datetime | None = None
+    etag: str | None = None
+    # Checksums the provider reported, by algorithm name ("md5", "crc32c", "sha256").
+    checksums: dict[str, str] = field(default_factory=dict)
+    retain_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    server_side_copy: bool = False  # copy_from() without bytes flowing through us
+    conditional_put: bool = False  # if_absent enforced by the server, not check-then-put
+    object_lock: bool = False  # retention that even the owner cannot shorten
+    checksums: tuple[str, ...] = ()  # algorithms the provider reports/verifies
+    atomic_put: bool = True  # a partially written object is never visible
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A flat key → bytes store. Implementations: local, s3, gcs, azure, sftp."""
+
+    url: str  # display URL, never containing credentials
+    capabilities: Capabilities
+
+    def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False,
+            retain_until: datetime | None = None) -> None:
+        """Store `data` at `key` atomically; with if_absent raise ObjectExists if present."""
+        ...
+
+    def open_read(self, key: str, offset: int = 0,
+                  length: int | None = None) -> AbstractContextManager[BinaryIO]:
+        """A stream over the object's bytes [offset, offset+length). Raises ObjectNotFound."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """Whole object in memory (small objects only)."""
+        ...
+
+    def stat(self, key: str) -> ObjectInfo:
+        """Raises ObjectNotFound."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """All objects whose key starts with `prefix`, paginated underneath."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; deleting a missing key is not an error. Raises ObjectLocked."""
+        ...
+
+    def copy_from(self, source: Backend, src_key: str, dst_key: str) -> bool:
+        """Server-side copy from `source` if both ends allow it; False when not possible."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_BAD_SEGMENTS = {"", ".", ".."}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it is a safe relative '/'-separated key, else raise InvalidKey."""
+    if not isinstance(key, str) or not key:
+        raise InvalidKey("storage key is empty", "keys are relative paths such as 'data/ab/abcd'")
+    if key.startswith("/"):
+        raise InvalidKey(f"storage key {key!r} is absolute", "remove the leading '/'")
+    if _CONTROL.search(key):
+        raise InvalidKey(f"storage key {key!r} contains a control character or backslash")
+    for seg in key.split("/"):
+        if seg in _BAD_SEGMENTS:
+            raise InvalidKey(f"storage key {key!r} has an empty, '.' or '..' segment",
+                             "keys may not climb out of their location")
+    if len(key.encode()) > 1024:
+        raise InvalidKey(f"storage key is {len(key.encode())} bytes; the limit is 1024")
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Prefixes may be empty or end with '/', but may not climb out either."""
+    if prefix == "":
+        return prefix
+    validate_key(prefix.rstrip("/") or "x")
+    if prefix.startswith("/"):
+        raise InvalidKey(f"storage prefix {prefix!r} is absolute")
+    return prefix

@@ -1,0 +1,1 @@
+"""Use cases wiring the pieces together (one module per area); the CLI calls these."""

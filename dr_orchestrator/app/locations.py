@@ -1,0 +1,47 @@
+"""Where things live in a site's storage — the one convention every use case shares.
+
+A site's `storage` URL is the root of that site's DR storage. Inside it:
+- the repository of data class C is at `<storage>/<C>/` (one repository per data class,
+  so retention, immutability and replication are per class);
+- execution journals are mirrored under `<storage>/runs/<RUN_ID>/`;
+- drill history is under `<storage>/history/`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from dr_orchestrator.errors import BadInput
+from dr_orchestrator.runbook.models import Runbook, Site
+
+
+def join_url(base: str, *parts: str) -> str:
+    """Append path segments to a storage URL, keeping its query (region, endpoint …)."""
+    split = urlsplit(base)
+    path = split.path.rstrip("/")
+    for part in parts:
+        path += "/" + part.strip("/")
+    if not split.scheme:  # a bare local path
+        return path
+    return urlunsplit((split.scheme, split.netloc, path, split.query, split.fragment))
+
+
+def site_of(runbook: Runbook, name: str) -> Site:
+    try:
+        return runbook.sites[name]
+    except KeyError:
+        raise BadInput(f"unknown site {name!r}",
+                       f"sites in this runbook: {', '.join(sorted(runbook.sites)) or 'none'}") from None
+
+
+def data_class_url(runbook: Runbook, site: str, data_class: str) -> str:
+    """Storage URL of data class `data_class`'s repository at `site`."""
+    return join_url(site_of(runbook, site).storage, data_class)
+
+
+def runs_url(runbook: Runbook, site: str) -> str:
+    return join_url(site_of(runbook, site).storage, "runs")
+
+
+def history_url(runbook: Runbook, site: str) -> str:
+    return join_url(site_of(runbook, site).storage, "history")

@@ -1,7 +1,16 @@
-"""Planning: dependency graph, waves, critical path and RTO estimate (networkx lives only here)."""
+"""Planning: dependency graph, waves, critical path and RTO estimate (networkx lives only here).
+
+`build_plan(runbook, action)` is the entry point; `critical_path_issues` is what
+`dro validate` reports about plans whose estimate exceeds an RTO.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from dr_orchestrator.errors import BadInput, Issue
+from dr_orchestrator.planning.adapter import plan_input, runbook_file
 from dr_orchestrator.planning.model import (
     ACTIONS,
     Plan,
@@ -11,5 +20,77 @@ from dr_orchestrator.planning.model import (
     Wave,
     format_seconds,
 )
+from dr_orchestrator.planning.planner import plan_from_input
 
-__all__ = ["ACTIONS", "Plan", "PlannedStep", "RtoFinding", "ServicePlan", "Wave", "format_seconds"]
+# The action whose estimate is held against the RTOs: failover is the recovery.
+RTO_ACTION = "failover"
+
+
+def build_plan(runbook: Any, action: str, services: Iterable[str] | None = None) -> Plan:
+    """The plan of `action` for a loaded runbook; `services` = partial plan (with dependencies).
+
+    Raises `BadInput` for an unknown action or service, an unknown dependency or a cycle.
+    """
+    if action not in ACTIONS:
+        raise BadInput(f"unknown action {action!r}", f"use one of: {', '.join(ACTIONS)}")
+    return plan_from_input(plan_input(runbook, action), action, services)
+
+
+def critical_path_issues(runbook: Any, strict: bool = False) -> list[Issue]:
+    """One issue per service whose estimated failover finishes after its RTO, one for the runbook RTO.
+
+    Severity "warning", or "error" when `strict`. Returns [] when no plan can be built
+    (cycles and unknown dependencies are reported by the validator itself).
+    """
+    try:
+        inp = plan_input(runbook, RTO_ACTION)
+        plan = plan_from_input(inp, RTO_ACTION)
+    except BadInput:
+        return []
+    severity = "error" if strict else "warning"
+    path = " -> ".join(plan.critical_path)
+    issues: list[Issue] = []
+    for finding in plan.findings:
+        if finding.service is not None:
+            svc = inp.services[finding.service]
+            sp = plan.services[finding.service]
+            file, line, column = _position(runbook, ("services", finding.service, "rto"),
+                                           (svc.file, svc.line, svc.column))
+            chain = _chain_to(plan, finding.service)
+            hint = (f"the {RTO_ACTION} reaches it through {' -> '.join(chain)} "
+                    f"(its own steps: {format_seconds(sp.duration_s)}); shorten those steps, "
+                    f"correct their estimates, or raise the RTO")
+        else:
+            file, line, column = _position(runbook, ("rto",), (runbook_file(runbook), 1, 1))
+            hint = (f"the critical path is {path}; shorten its steps, run more in parallel, "
+                    f"or raise the runbook RTO")
+        issues.append(Issue(file=file, line=line, column=column, message=finding.message(), hint=hint,
+                            severity=severity, code="rto-estimate"))
+    return issues
+
+
+def _position(runbook: Any, parts: tuple[str, ...],
+              fallback: tuple[str | None, int | None, int | None]) -> tuple[str, int, int]:
+    position = getattr(runbook, "position", None)
+    if callable(position):
+        file, line, column = position(*parts)
+        return str(file), int(line), int(column)
+    file, line, column = fallback
+    return file or runbook_file(runbook), line or 1, column or 1
+
+
+def _chain_to(plan: Plan, service: str) -> list[str]:
+    """The dependency chain that decides when `service` can finish (its own critical path)."""
+    chain = [service]
+    current = plan.services[service]
+    while current.depends_on:
+        current = max((plan.services[d] for d in current.depends_on), key=lambda sp: sp.finish_s)
+        chain.append(current.name)
+    chain.reverse()
+    return chain
+
+
+__all__ = [
+    "ACTIONS", "Plan", "PlannedStep", "RtoFinding", "ServicePlan", "Wave", "build_plan",
+    "critical_path_issues", "format_seconds",
+]

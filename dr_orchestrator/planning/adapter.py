@@ -1,0 +1,140 @@
+"""Turn a loaded runbook (dr_orchestrator.runbook models) into the planner's input.
+
+Read through attributes only (no pydantic import), so the planner core stays on
+plain data. Playbook steps are expanded here, so a plan lists exactly the steps
+that will run and its estimate counts them; a playbook that cannot be expanded
+stays one step (with its own estimate) and the plan carries a warning.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dr_orchestrator.errors import DRError
+from dr_orchestrator.planning.inputs import PlanInput, ServiceInput
+from dr_orchestrator.planning.model import PlannedStep
+
+MAX_PLAYBOOK_DEPTH = 8  # playbooks may call playbooks; a loop must not hang the planner
+
+
+def seconds(value: Any) -> float | None:
+    """timedelta / number / None -> float seconds / None."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def step_estimate(step: Any) -> float:
+    expected = getattr(step, "expected_duration", None)
+    if callable(expected):
+        return seconds(expected()) or 0.0
+    return seconds(getattr(step, "estimate", None)) or 0.0
+
+
+def step_label(step: Any) -> str:
+    label = getattr(step, "label", None)
+    if callable(label):
+        return str(label())
+    return str(getattr(step, "name", None) or getattr(step, "kind", "step"))
+
+
+def runbook_file(runbook: Any) -> str:
+    path = getattr(runbook, "path", None)
+    return str(path) if path is not None else "<runbook>"
+
+
+def service_position(runbook: Any, name: str) -> tuple[str, int, int]:
+    """Where the service is declared, else the runbook file at line 1."""
+    position = getattr(runbook, "position", None)
+    if callable(position):
+        file, line, column = position("services", name)
+        return str(file), int(line), int(column)
+    return runbook_file(runbook), 1, 1
+
+
+class _Expander:
+    """Expands playbook steps with the runbook package's `expand_playbook`, when it exists."""
+
+    def __init__(self, runbook: Any) -> None:
+        self.runbook = runbook
+        self.warnings: list[str] = []
+        try:
+            from dr_orchestrator.runbook import expand_playbook  # type: ignore[attr-defined]
+        except ImportError:
+            expand_playbook = None
+        self.expand = expand_playbook
+        base = getattr(runbook, "base_dir", None)
+        self.base_dir = Path(base) if base is not None else Path.cwd()
+
+    def flatten(
+        self, steps: list[Any], origin: str | None, where: str, depth: int = 0
+    ) -> list[tuple[Any, str | None]]:
+        """[(step, playbook step it came from)] with every playbook step replaced by its steps."""
+        out: list[tuple[Any, str | None]] = []
+        for step in steps:
+            if getattr(step, "kind", None) != "playbook" or self.expand is None:
+                out.append((step, origin))
+                continue
+            label = step_label(step) if origin is None else f"{origin}/{step_label(step)}"
+            if depth >= MAX_PLAYBOOK_DEPTH:
+                self.warnings.append(f"{where}: playbooks nested deeper than {MAX_PLAYBOOK_DEPTH}; "
+                                     f"not expanding {label!r}")
+                out.append((step, origin))
+                continue
+            try:
+                inner = list(self.expand(self.runbook, step, self.base_dir))
+            except (DRError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+                self.warnings.append(f"{where}: playbook step {label!r} not expanded: {exc}")
+                out.append((step, origin))
+                continue
+            out.extend(self.flatten(inner, label, where, depth + 1))
+        return out
+
+
+def plan_input(runbook: Any, action: str) -> PlanInput:
+    """The services of `runbook` with the steps of `action`, in runbook order."""
+    expander = _Expander(runbook)
+    recovery_site_for = getattr(runbook, "recovery_site_for", None)
+    services: dict[str, ServiceInput] = {}
+    for name, svc in runbook.services.items():
+        raw_steps = list(getattr(svc, action, None) or [])
+        flat = expander.flatten(raw_steps, None, f"service {name!r} {action}")
+        steps = tuple(
+            PlannedStep(
+                service=name,
+                index=i,
+                name=step_label(step),
+                kind=str(getattr(step, "kind", "step")),
+                estimate_s=step_estimate(step),
+                timeout_s=seconds(getattr(step, "timeout", None)),
+                retries=int(getattr(step, "retries", 0) or 0),
+                on_failure=str(getattr(step, "on_failure", "abort")),
+                playbook=origin,
+                spec=step,
+            )
+            for i, (step, origin) in enumerate(flat)
+        )
+        file, line, column = service_position(runbook, name)
+        recovery = recovery_site_for(name) if callable(recovery_site_for) else getattr(
+            svc, "recovery_site", None)
+        services[name] = ServiceInput(
+            name=name,
+            depends_on=tuple(getattr(svc, "depends_on", ()) or ()),
+            steps=steps,
+            rto_s=seconds(getattr(svc, "rto", None)),
+            site=getattr(svc, "site", None),
+            recovery_site=recovery,
+            file=file,
+            line=line,
+            column=column,
+        )
+    return PlanInput(
+        services=services,
+        rto_s=seconds(getattr(runbook, "rto", None)),
+        file=runbook_file(runbook),
+        warnings=tuple(expander.warnings),
+    )

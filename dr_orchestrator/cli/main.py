@@ -15,6 +15,7 @@ from dr_orchestrator import __version__
 from dr_orchestrator.cli import (
     drill,
     execution,
+    plan,
     repo,
     replication,
     runbook,
@@ -54,7 +55,7 @@ def _root(
     """dr-orchestrator."""
 
 
-for module in (runbook, storage, repo, replication, execution, drill, terraform):
+for module in (runbook, plan, storage, repo, replication, execution, drill, terraform):
     module.register(app)
 
 

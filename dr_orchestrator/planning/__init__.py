@@ -43,40 +43,40 @@ def critical_path_issues(runbook: Any, strict: bool = False) -> list[Issue]:
     (cycles and unknown dependencies are reported by the validator itself).
     """
     try:
-        inp = plan_input(runbook, RTO_ACTION)
-        plan = plan_from_input(inp, RTO_ACTION)
+        plan = build_plan(runbook, RTO_ACTION)
     except BadInput:
         return []
+    return findings_to_issues(runbook, plan, strict)
+
+
+def findings_to_issues(runbook: Any, plan: Plan, strict: bool = False) -> list[Issue]:
+    """The plan's RTO findings as positioned issues (the service's `rto:`, else the service, else line 1)."""
     severity = "error" if strict else "warning"
-    path = " -> ".join(plan.critical_path)
+    file_of = runbook_file(runbook)
     issues: list[Issue] = []
     for finding in plan.findings:
         if finding.service is not None:
-            svc = inp.services[finding.service]
             sp = plan.services[finding.service]
-            file, line, column = _position(runbook, ("services", finding.service, "rto"),
-                                           (svc.file, svc.line, svc.column))
+            file, line, column = _position(runbook, ("services", finding.service, "rto"), file_of)
             chain = _chain_to(plan, finding.service)
-            hint = (f"the {RTO_ACTION} reaches it through {' -> '.join(chain)} "
+            hint = (f"the {plan.action} reaches it through {' -> '.join(chain)} "
                     f"(its own steps: {format_seconds(sp.duration_s)}); shorten those steps, "
                     f"correct their estimates, or raise the RTO")
         else:
-            file, line, column = _position(runbook, ("rto",), (runbook_file(runbook), 1, 1))
-            hint = (f"the critical path is {path}; shorten its steps, run more in parallel, "
-                    f"or raise the runbook RTO")
+            file, line, column = _position(runbook, ("rto",), file_of)
+            hint = (f"the critical path is {' -> '.join(plan.critical_path)}; shorten its steps, "
+                    f"run more in parallel, or raise the runbook RTO")
         issues.append(Issue(file=file, line=line, column=column, message=finding.message(), hint=hint,
                             severity=severity, code="rto-estimate"))
     return issues
 
 
-def _position(runbook: Any, parts: tuple[str, ...],
-              fallback: tuple[str | None, int | None, int | None]) -> tuple[str, int, int]:
+def _position(runbook: Any, parts: tuple[str, ...], file: str) -> tuple[str, int, int]:
     position = getattr(runbook, "position", None)
     if callable(position):
-        file, line, column = position(*parts)
-        return str(file), int(line), int(column)
-    file, line, column = fallback
-    return file or runbook_file(runbook), line or 1, column or 1
+        found, line, column = position(*parts)
+        return str(found), int(line), int(column)
+    return file, 1, 1
 
 
 def _chain_to(plan: Plan, service: str) -> list[str]:
@@ -92,5 +92,5 @@ def _chain_to(plan: Plan, service: str) -> list[str]:
 
 __all__ = [
     "ACTIONS", "Plan", "PlannedStep", "RtoFinding", "ServicePlan", "Wave", "build_plan",
-    "critical_path_issues", "format_seconds",
+    "critical_path_issues", "findings_to_issues", "format_seconds",
 ]

@@ -1,0 +1,46 @@
+"""Use cases: plan an action over a runbook, render its dependency graph."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dr_orchestrator.errors import BadInput, Issue
+from dr_orchestrator.planning import ACTIONS, Plan, build_plan, findings_to_issues
+from dr_orchestrator.planning.render import FORMATS, GRAPH_FORMATS, render
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    issues: list[Issue]  # RTO findings as issues (errors when strict)
+
+
+def load(runbook_path: str) -> Any:
+    from dr_orchestrator.runbook import load_runbook  # type: ignore[attr-defined]
+
+    return load_runbook(runbook_path)
+
+
+def plan(runbook_path: str, action: str = "failover", services: Sequence[str] = (),
+         strict: bool = False) -> PlanResult:
+    """Load the runbook and plan `action` (for `services` and their dependencies, or everything)."""
+    if action not in ACTIONS:
+        raise BadInput(f"unknown action {action!r}", f"use one of: {', '.join(ACTIONS)}")
+    runbook = load(runbook_path)
+    result = build_plan(runbook, action, services or None)
+    return PlanResult(result, findings_to_issues(runbook, result, strict))
+
+
+def graph(runbook_path: str, services: Sequence[str] = ()) -> Plan:
+    """The dependency graph of a runbook, as a (failover) plan to render with `graph=True`."""
+    return build_plan(load(runbook_path), "failover", services or None)
+
+
+def check_format(fmt: str, allowed: Sequence[str]) -> None:
+    if fmt not in allowed:
+        raise BadInput(f"unknown format {fmt!r}", f"use one of: {', '.join(allowed)}")
+
+
+__all__ = ["FORMATS", "GRAPH_FORMATS", "PlanResult", "check_format", "graph", "plan", "render"]

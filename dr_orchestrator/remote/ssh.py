@@ -1,0 +1,341 @@
+"""SSH sessions over paramiko: verified host keys, pooled connections, streamed commands.
+
+One TCP connection per (user, host, port, key, host-key policy) is shared by every
+session that asks for it (`acquire`); each command runs on its own channel, so many
+threads can use one connection at once (bounded below sshd's default MaxSessions 10).
+Commands given as argv lists are quoted with `shlex.join`: a runbook value such as
+`; rm -rf /` or `$(…)` stays one literal argument.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import shlex
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import IO, cast
+
+import paramiko
+
+from dr_orchestrator.remote.base import Command, CommandResult, HostSpec, LineCallback, Stdin
+from dr_orchestrator.remote.errors import AuthFailed, HostKeyRejected, HostUnreachable
+from dr_orchestrator.remote.hostkeys import KnownHostsPolicy, changed_host_error, load_known_hosts
+from dr_orchestrator.remote.stream import run_on_channel
+
+MAX_CHANNELS = 8  # concurrent channels per connection; OpenSSH's MaxSessions defaults to 10
+IDLE_TIMEOUT = 300.0  # an unused pooled connection is closed after this many seconds
+KEEPALIVE = 30
+
+
+def command_line(command: Command, cwd: str | None = None) -> str:
+    """The remote shell line: argv lists are quoted, strings are the runbook's own shell."""
+    if isinstance(command, str):
+        line = command
+    else:
+        argv = list(command)
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise TypeError("command argv must be a non-empty list of strings")
+        line = shlex.join(argv)
+    if cwd is not None:
+        line = f"cd -- {shlex.quote(cwd)} || exit 1; {line}"
+    return line
+
+
+def _load_key(spec: HostSpec) -> paramiko.PKey | None:
+    if spec.key_path is None:
+        return None
+    path = os.path.expanduser(spec.key_path)
+    if not os.path.isfile(path):
+        raise AuthFailed(f"SSH key file {path} for {spec.display} does not exist",
+                         "set the host's key path to an existing private key file")
+    try:
+        return paramiko.PKey.from_path(path, spec.key_passphrase)
+    except paramiko.PasswordRequiredException as exc:
+        raise AuthFailed(f"SSH key file {path} is encrypted and no passphrase was given",
+                         "give the key's passphrase as a secret reference, or use an unencrypted "
+                         "deploy key readable only by the orchestrator") from exc
+    except (paramiko.SSHException, ValueError, OSError) as exc:
+        # The exception text names the problem (wrong passphrase, unknown type), never key bytes.
+        raise AuthFailed(f"cannot load SSH key file {path}: {type(exc).__name__}: {exc}",
+                         "check that it is an OpenSSH/PEM private key (ed25519, ecdsa or rsa)") from exc
+
+
+def open_client(spec: HostSpec) -> paramiko.SSHClient:
+    """Connect and authenticate, verifying the host key; errors are DRErrors."""
+    known_hosts = spec.resolved_known_hosts()
+    host_keys = load_known_hosts(known_hosts, must_exist=not spec.accept_unknown)
+    pkey = _load_key(spec)
+    client = paramiko.SSHClient()
+    for name, entries in host_keys.items():
+        for key_type, key in entries.items():
+            client.get_host_keys().add(name, key_type, key)
+    client.set_missing_host_key_policy(
+        KnownHostsPolicy(spec.address, spec.port, known_hosts, accept_unknown=spec.accept_unknown))
+    t = spec.connect_timeout
+    try:
+        client.connect(spec.address, port=spec.port, username=spec.user or getpass.getuser(),
+                       pkey=pkey, look_for_keys=pkey is None, allow_agent=False,
+                       timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t)
+    except HostKeyRejected:
+        client.close()
+        raise
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise changed_host_error(spec.address, spec.port, exc.key, exc.expected_key, known_hosts) from exc
+    except paramiko.AuthenticationException as exc:
+        client.close()
+        key_desc, user = spec.key_path or "~/.ssh/id_*", spec.user or getpass.getuser()
+        raise AuthFailed(
+            f"{spec.display} refused authentication as {user!r} with key {key_desc}",
+            "add the key's public half to that user's ~/.ssh/authorized_keys on the host, "
+            "or fix the host's user/key settings") from exc
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        client.close()
+        raise HostUnreachable(
+            f"cannot connect to {spec.display}: {type(exc).__name__}: {exc}",
+            "check that the host is up, the address/port are right and sshd is running") from exc
+    transport = client.get_transport()
+    if transport is not None:
+        transport.set_keepalive(KEEPALIVE)
+    return client
+
+
+class Connection:
+    """One authenticated SSH connection, shared by sessions; bounded concurrent channels."""
+
+    def __init__(self, spec: HostSpec, client: paramiko.SSHClient) -> None:
+        self.spec = spec
+        self.client = client
+        self.slots = threading.BoundedSemaphore(MAX_CHANNELS)
+        self.refs = 0
+        self.idle_since: float | None = None
+
+    def alive(self) -> bool:
+        t = self.client.get_transport()
+        return t is not None and t.is_active()
+
+    def transport(self) -> paramiko.Transport:
+        t = self.client.get_transport()
+        if t is None or not t.is_active():
+            raise HostUnreachable(f"connection to {self.spec.display} was lost",
+                                  "the host or network dropped the SSH connection; it is retried")
+        return t
+
+    @contextlib.contextmanager
+    def channel(self, *, bounded: bool = True) -> Iterator[paramiko.Channel]:
+        # The killer of a timed-out command passes bounded=False: its own slot is held by
+        # the command it kills, so waiting for a slot could deadlock.
+        with self.slots if bounded else contextlib.nullcontext():
+            try:
+                chan = self.transport().open_session(timeout=self.spec.connect_timeout)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise HostUnreachable(f"cannot open a channel to {self.spec.display}: {exc}",
+                                      "the connection dropped or sshd refused a session") from exc
+            try:
+                yield chan
+            finally:
+                chan.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _pool_key(spec: HostSpec) -> tuple[object, ...]:
+    # The host-key policy is part of the key: a connection made with accept_unknown must
+    # never be handed to a caller that asked for strict checking.
+    return (spec.user or getpass.getuser(), spec.address, spec.port, spec.key_path,
+            spec.resolved_known_hosts(), spec.accept_unknown)
+
+
+class Pool:
+    """Connections keyed by `_pool_key`; idle ones are closed after IDLE_TIMEOUT."""
+
+    def __init__(self, idle_timeout: float = IDLE_TIMEOUT) -> None:
+        self.idle_timeout = idle_timeout
+        self._lock = threading.Lock()
+        self._conns: dict[tuple[object, ...], Connection] = {}
+
+    def acquire(self, spec: HostSpec) -> Connection:
+        key = _pool_key(spec)
+        stale: list[Connection] = []
+        with self._lock:
+            stale = self._reap_locked()
+            conn = self._conns.get(key)
+            if conn is not None and not conn.alive():
+                stale.append(self._conns.pop(key))
+                conn = None
+            if conn is not None:
+                conn.refs += 1
+                conn.idle_since = None
+        for c in stale:
+            c.close()
+        if conn is not None:
+            return conn
+        client = open_client(spec)  # slow: outside the lock
+        with self._lock:
+            existing = self._conns.get(key)
+            if existing is not None and existing.alive():
+                client.close()  # another thread won the race; share its connection
+                conn = existing
+            else:
+                conn = Connection(spec, client)
+                self._conns[key] = conn
+            conn.refs += 1
+            conn.idle_since = None
+            return conn
+
+    def release(self, conn: Connection) -> None:
+        with self._lock:
+            conn.refs = max(0, conn.refs - 1)
+            if conn.refs == 0:
+                conn.idle_since = time.monotonic()
+
+    def _reap_locked(self) -> list[Connection]:
+        now = time.monotonic()
+        dead = [k for k, c in self._conns.items()
+                if c.refs == 0 and c.idle_since is not None and now - c.idle_since > self.idle_timeout]
+        return [self._conns.pop(k) for k in dead]
+
+    def close_all(self) -> None:
+        with self._lock:
+            conns = list(self._conns.values())
+            self._conns.clear()
+        for c in conns:
+            c.close()
+
+    def __len__(self) -> int:
+        return len(self._conns)
+
+
+POOL = Pool()
+
+
+class SSHSession:
+    """A `Runner` on a remote host. `pooled=False` gives a private connection."""
+
+    def __init__(self, spec: HostSpec, *, pooled: bool = True) -> None:
+        self.spec = spec
+        self._pooled = pooled
+        self._conn: Connection | None = POOL.acquire(spec) if pooled else Connection(spec, open_client(spec))
+        self._lock = threading.Lock()
+        self._sftp: paramiko.SFTPClient | None = None
+
+    def __repr__(self) -> str:
+        return f"SSHSession({self.spec.display!r})"
+
+    def __enter__(self) -> SSHSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> Connection:
+        """The live connection; a dropped one is replaced (nothing is in flight on it)."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise HostUnreachable(f"session to {self.spec.display} is closed")
+            if not conn.alive():
+                self._sftp = None
+                if self._pooled:
+                    POOL.release(conn)
+                    conn = POOL.acquire(self.spec)
+                else:
+                    conn.close()
+                    conn = Connection(self.spec, open_client(self.spec))
+                self._conn = conn
+            return conn
+
+    def run(self, command: Command, *, env: Mapping[str, str] | None = None,
+            timeout: float | None = None, stdin: Stdin = None,
+            on_line: LineCallback | None = None, cwd: str | None = None) -> CommandResult:
+        """Run on the host. `env` travels as SSH env requests: sshd must AcceptEnv the names."""
+        line = command_line(command, cwd)
+        conn = self.connection
+        with conn.channel() as chan:
+            return run_on_channel(chan, line, env=env, timeout=timeout, stdin=stdin, on_line=on_line,
+                                  host=self.spec.display, killer=self._kill_group)
+
+    def _kill_group(self, pid: int) -> None:
+        """Kill a timed-out command's process group (sshd makes each session a group leader)."""
+        script = f"kill -TERM -- -{pid} 2>/dev/null; sleep 0.5; kill -KILL -- -{pid} 2>/dev/null; exit 0"
+        with contextlib.suppress(Exception), self.connection.channel(bounded=False) as chan:
+            chan.settimeout(10)
+            chan.exec_command(script)
+            chan.recv_exit_status()
+
+    # --- files -------------------------------------------------------------
+
+    def open_sftp(self) -> paramiko.SFTPClient:
+        """A new SFTP client on this connection (the caller closes it)."""
+        try:
+            client = self.connection.client.open_sftp()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostUnreachable(f"cannot start SFTP on {self.spec.display}: {exc}",
+                                  "the server needs an sftp subsystem (`Subsystem sftp internal-sftp`)",
+                                  ) from exc
+        return client
+
+    def _shared_sftp(self) -> paramiko.SFTPClient:
+        conn = self.connection
+        with self._lock:
+            if self._sftp is None or self._sftp.sock.closed:
+                self._sftp = conn.client.open_sftp()
+            return self._sftp
+
+    def put_file(self, local_path: str, remote_path: str, *, mode: int | None = None) -> None:
+        sftp = self._shared_sftp()
+        tmp = _temp_beside(remote_path)
+        try:
+            sftp.put(local_path, tmp)
+            if mode is not None:
+                sftp.chmod(tmp, mode)
+            sftp.posix_rename(tmp, remote_path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                sftp.remove(tmp)
+            raise
+
+    def get_file(self, remote_path: str, local_path: str) -> None:
+        sftp = self._shared_sftp()
+        tmp = _temp_beside(local_path)
+        try:
+            sftp.get(remote_path, tmp)
+            os.replace(tmp, local_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def open_file(self, path: str, mode: str = "rb") -> IO[bytes]:
+        if mode not in ("rb", "wb", "ab"):
+            raise ValueError(f"unsupported mode {mode!r}")
+        f = self._shared_sftp().open(path, mode)
+        if mode != "rb":
+            f.set_pipelined(True)  # acks are checked on close; ~100x faster than waiting on each write
+        return cast(IO[bytes], f)
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            sftp, self._sftp = self._sftp, None
+        if sftp is not None:
+            with contextlib.suppress(Exception):
+                sftp.close()
+        if conn is None:
+            return
+        if self._pooled:
+            POOL.release(conn)
+        else:
+            conn.close()
+
+
+def _temp_beside(path: str) -> str:
+    head, _, name = path.rpartition("/")
+    tmp = f".dro-tmp-{uuid.uuid4().hex[:12]}-{name}"[:200]
+    return f"{head}/{tmp}" if head or path.startswith("/") else tmp

@@ -1,0 +1,1 @@
+"""Backend contract suite: one class, every storage backend joins with one line."""

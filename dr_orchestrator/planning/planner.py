@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 from dr_orchestrator.errors import BadInput
 from dr_orchestrator.planning.critical_path import rto_findings, schedule
-from dr_orchestrator.planning.graph import build_graph, check_acyclic, closure
+from dr_orchestrator.planning.graph import build_graph, closure
 from dr_orchestrator.planning.inputs import PlanInput
-from dr_orchestrator.planning.model import ACTIONS, Plan, ServicePlan
-from dr_orchestrator.planning.waves import compute_waves
+from dr_orchestrator.planning.model import ACTIONS, Plan, ServicePlan, Wave
+from dr_orchestrator.planning.waves import generations
 
 
 def plan_from_input(inp: PlanInput, action: str, services: Iterable[str] | None = None) -> Plan:
@@ -21,16 +21,16 @@ def plan_from_input(inp: PlanInput, action: str, services: Iterable[str] | None 
     if action not in ACTIONS:
         raise BadInput(f"unknown action {action!r}", f"use one of: {', '.join(ACTIONS)}")
     full = build_graph({name: svc.depends_on for name, svc in inp.services.items()})
-    check_acyclic(full)
     requested = tuple(dict.fromkeys(services or ()))
     graph = full
     if requested:
         keep = closure(full, requested)
         # subgraph keeps the original (runbook) node order, which waves rely on
         graph = full.subgraph([n for n in full if n in keep])
+    gens = generations(graph)  # raises BadInput on a cycle
+    waves = [Wave(index=i, services=tuple(gen)) for i, gen in enumerate(gens)]
     durations = {name: inp.services[name].duration_s for name in graph}
-    sched = schedule(graph, durations)
-    waves = compute_waves(graph)
+    sched = schedule(graph, durations, order=(name for gen in gens for name in gen))
     critical = set(sched.critical_path)
     plans: dict[str, ServicePlan] = {}
     for wave in waves:

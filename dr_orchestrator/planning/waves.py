@@ -14,16 +14,25 @@ from __future__ import annotations
 
 import networkx as nx
 
+from dr_orchestrator.planning.graph import check_acyclic
 from dr_orchestrator.planning.model import Wave
 
 
-def compute_waves(graph: nx.DiGraph) -> list[Wave]:
-    """Topological generations, services within a wave in graph (runbook) order.
+def generations(graph: nx.DiGraph) -> list[list[str]]:
+    """Topological generations, each in graph (runbook) order; raises BadInput naming a cycle.
 
-    The graph must be acyclic (see graph.check_acyclic).
+    This is the plan's single topological pass: waves come from it, and flattened it
+    is the order the schedule walks in.
     """
+    try:
+        gens = list(nx.topological_generations(graph))
+    except nx.NetworkXUnfeasible:
+        check_acyclic(graph)  # raises with the cycle spelt out
+        raise
     order = {name: i for i, name in enumerate(graph)}
-    return [
-        Wave(index=i, services=tuple(sorted(gen, key=order.__getitem__)))
-        for i, gen in enumerate(nx.topological_generations(graph))
-    ]
+    return [sorted(gen, key=order.__getitem__) for gen in gens]
+
+
+def compute_waves(graph: nx.DiGraph) -> list[Wave]:
+    """Waves of an acyclic graph, services within a wave in graph (runbook) order."""
+    return [Wave(index=i, services=tuple(gen)) for i, gen in enumerate(generations(graph))]

@@ -1,0 +1,1 @@
+"""Executing plans: executor, journal, state, locks and one step handler per kind."""

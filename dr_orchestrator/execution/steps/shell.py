@@ -1,0 +1,73 @@
+"""`shell`: a local command.
+
+An argv list runs as is — no shell, so no runbook value can inject a command. A
+single string is the runbook author's deliberate shell line: it runs as
+`bash -c STRING` with the string as ONE argument, and every runbook variable is
+passed in the environment (`$name`), never pasted into the string.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from typing import Any
+
+from dr_orchestrator.execution.steps.base import BaseHandler, StepContext, StepOutput, spec_get
+from dr_orchestrator.execution.steps.procs import run_streaming
+from dr_orchestrator.planning.model import PlannedStep
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def command_argv(command: Any) -> list[str]:
+    if isinstance(command, str):
+        return ["bash", "-c", command]
+    return [str(part) for part in command]
+
+
+def step_env(step: PlannedStep, run: Any, resolve_secrets: bool = True) -> dict[str, str]:
+    """Runbook variables + the step's own env (secret references resolved) + run ids."""
+    env = {k: v for k, v in run.variables().items() if _ENV_NAME.match(k)}
+    for key, value in (spec_get(step.spec, "env") or {}).items():
+        env[str(key)] = resolve_value(value, run) if resolve_secrets else str(value)
+    env.update({"DRO_RUN_ID": run.run_id, "DRO_ACTION": run.action, "DRO_SERVICE": step.service,
+                "DRO_STEP": step.name})
+    return env
+
+
+def resolve_value(value: Any, run: Any) -> str:
+    """`env:NAME` / `file:PATH` references are secrets: resolved and registered for redaction."""
+    from dr_orchestrator.runbook.secrets import SecretRef, is_secret_ref
+
+    if isinstance(value, SecretRef) or is_secret_ref(value):
+        return str(run.secret(value if isinstance(value, SecretRef) else SecretRef(str(value))))
+    return str(value)
+
+
+class ShellHandler(BaseHandler):
+    kind = "shell"
+
+    def describe(self, step: PlannedStep, run: Any) -> str:
+        argv = command_argv(spec_get(step.spec, "command", []))
+        cwd = spec_get(step.spec, "cwd")
+        return f"local: {shlex.join(argv)}" + (f"  (in {cwd})" if cwd else "")
+
+    def run(self, step: PlannedStep, ctx: StepContext) -> StepOutput:
+        argv = command_argv(spec_get(step.spec, "command", []))
+        if not argv:
+            raise ctx.fail(f"shell step {step.name!r} has no command")
+        env = dict(os.environ)
+        env.update(step_env(step, ctx.run))
+        cwd = spec_get(step.spec, "cwd")
+        if cwd and not os.path.isabs(cwd):
+            cwd = str(ctx.run.base_dir / cwd)
+        code, _out, _err = run_streaming(argv, env=env, cwd=cwd, timeout=ctx.remaining(),
+                                         on_line=ctx.on_line, cancel=ctx.cancel)
+        if code != 0:
+            tail = "; ".join(ctx.lines[-3:])
+            raise ctx.fail(f"command exited with {code}" + (f": {tail}" if tail else ""))
+        return StepOutput({"exit_code": code})
+
+
+HANDLER = ShellHandler()

@@ -6,10 +6,11 @@ import sys
 
 import typer
 
-from dr_orchestrator.app import plan as plan_app
 from dr_orchestrator.cli.common import console
 from dr_orchestrator.errors import ValidationFailed
-from dr_orchestrator.planning.render import table_renderable
+
+# The use cases are imported inside the commands: planning pulls in networkx, which
+# other commands (and `dro --help`) should not pay for at start-up.
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,9 @@ def register(app: typer.Typer) -> None:
                                     help="exit 2 when an estimate exceeds an RTO"),
     ) -> None:
         """Plan an action: waves, steps, critical path, estimated recovery time vs RTO."""
+        from dr_orchestrator.app import plan as plan_app
+        from dr_orchestrator.planning.render import table_renderable
+
         plan_app.check_format(fmt, plan_app.FORMATS)
         result = plan_app.plan(runbook, action, service, strict)
         if fmt == "table":
@@ -46,5 +50,7 @@ def register(app: typer.Typer) -> None:
             [], "--service", "-s", help="only this service and what it depends on (repeatable)"),
     ) -> None:
         """Render the service dependency graph (mermaid or graphviz dot)."""
+        from dr_orchestrator.app import plan as plan_app
+
         plan_app.check_format(fmt, plan_app.GRAPH_FORMATS)
         sys.stdout.write(plan_app.render(plan_app.graph(runbook, service), fmt, graph=True))

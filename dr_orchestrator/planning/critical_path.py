@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from dr_orchestrator.planning.model import RtoFinding
+
+if TYPE_CHECKING:  # networkx costs ~0.25 s to import: only commands that plan pay it
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ def schedule(graph: nx.DiGraph, durations: Mapping[str, float],
 
     `order` is a topological order if the caller has one already (saves a pass).
     """
+    import networkx as nx
+
     start: dict[str, float] = {}
     finish: dict[str, float] = {}
     # The dependency that finishes last: the one a service actually waits for.

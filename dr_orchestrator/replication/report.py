@@ -1,0 +1,70 @@
+"""What a replication (or repair) run did, for humans, `--json` and metrics."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Counters:
+    """Thread-safe byte/object counters updated by the transfer threads."""
+
+    objects_copied: int = 0
+    objects_server_side: int = 0
+    objects_streamed: int = 0
+    bytes_streamed: int = 0  # bytes that flowed through this process source → target
+    bytes_server_side: int = 0  # bytes the providers copied without us
+    bytes_verify_read: int = 0  # bytes read back only to check a content hash
+    objects_verified: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, value in deltas.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def to_dict(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+@dataclass
+class ReplicationReport:
+    source: str
+    target: str
+    dry_run: bool = False
+    source_objects: int = 0
+    target_objects_before: int = 0
+    to_copy: int = 0  # objects missing (or bad) at the target when the run started
+    to_copy_bytes: int = 0
+    already_present: int = 0
+    counters: Counters = field(default_factory=Counters)
+    resent_corrupt_target: list[str] = field(default_factory=list)
+    source_corrupt: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    snapshots_new: list[str] = field(default_factory=list)
+    snapshots_copied: list[str] = field(default_factory=list)
+    snapshots_held_back: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    kept_immutable: list[str] = field(default_factory=list)
+    unrecoverable: list[str] = field(default_factory=list)  # repair: bad here and not at the replica
+    warnings: list[str] = field(default_factory=list)
+    stopped: bool = False  # a stop request ended the run early (nothing partial was written)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.source_corrupt or self.failed or self.snapshots_held_back
+                    or self.unrecoverable or self.stopped)
+
+    @property
+    def bytes_transferred(self) -> int:
+        return self.counters.bytes_streamed + self.counters.bytes_server_side
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "counters"}
+        out["counters"] = self.counters.to_dict()
+        out["ok"] = self.ok
+        out["bytes_transferred"] = self.bytes_transferred
+        return out

@@ -1,0 +1,245 @@
+"""Moving one object from a source backend to a target backend, verified.
+
+Two ways:
+- server-side (`target.copy_from(source, …)` returns True): the providers copy the bytes;
+  in "content" verify mode we then read the copy back once and check its BLAKE3 name.
+- streamed: we read the source in chunks, hash while reading, and only hand the bytes
+  to `target.put` once the hash matched. Objects up to `in_memory_max` are buffered
+  (counted against a shared memory budget); bigger ones go through `_VerifyingReader`,
+  which raises at end-of-stream on a mismatch so the (atomic) put is aborted. Either
+  way a corrupt source object is never written to the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import inspect
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+from dr_orchestrator.errors import DRError, IntegrityError, ObjectLocked
+from dr_orchestrator.replication import layout
+from dr_orchestrator.replication.report import Counters
+from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
+from dr_orchestrator.storage.base import Backend, ObjectInfo
+
+CHUNK = 1 << 20
+
+
+class SourceCorrupt(IntegrityError):
+    """The source object's bytes do not hash to its name."""
+
+
+class Abandoned(DRError):
+    """A stop was requested before the object's write began; nothing was written."""
+
+
+class Outcome(enum.StrEnum):
+    SERVER_SIDE = "server-side"
+    STREAMED = "streamed"
+    SOURCE_CORRUPT = "source-corrupt"
+    ABANDONED = "abandoned"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Result:
+    key: str
+    outcome: Outcome
+    size: int = 0
+    error: str | None = None
+
+
+class Transfer:
+    """Copies objects source → target; one instance is shared by all worker threads."""
+
+    def __init__(self, source: Backend, target: Backend, *, counters: Counters,
+                 budget: MemoryBudget, limiter: TokenBucket | None = None,
+                 retain_until: datetime | None = None, server_side: bool | None = None,
+                 verify: str = "content", in_memory_max: int = 64 << 20,
+                 stop: threading.Event | None = None, attempts: int = 3) -> None:
+        self.source = source
+        self.attempts = attempts
+        self.target = target
+        self.counters = counters
+        self.budget = budget
+        self.limiter = limiter
+        self.retain_until = retain_until
+        self.verify = verify
+        self.in_memory_max = in_memory_max
+        self.stop = stop or threading.Event()
+        self.server_side = self._use_server_side() if server_side is None else server_side
+
+    def _use_server_side(self) -> bool:
+        if not self.target.capabilities.server_side_copy:
+            return False
+        # A local directory's "server" is this machine: streaming ourselves hashes the
+        # bytes in flight for free, where copy_from would need a second read to verify.
+        if self.target.url.startswith("file:") or self.source.url.startswith("file:"):
+            return False
+        # The lock must be set on write; without copy_from(retain_until=) only put() can.
+        return self.retain_until is None or _accepts(self.target.copy_from, "retain_until")
+
+    # --- one object ------------------------------------------------------------------
+
+    def copy(self, info: ObjectInfo) -> Result:
+        key = info.key
+        try:
+            if self.stop.is_set():
+                raise Abandoned(f"{key}: stop requested")
+            if self.server_side and self._copy_server_side(info):
+                return Result(key, Outcome.SERVER_SIDE, info.size)
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    size = self._copy_streamed(info)
+                    return Result(key, Outcome.STREAMED, size)
+                except DRError as exc:
+                    # Big objects stream through a non-rewindable reader, which the
+                    # storage retry layer cannot replay: replay the whole object here.
+                    if not exc.retryable or attempt == self.attempts or self.stop.is_set():
+                        raise
+            raise AssertionError("unreachable")
+        except SourceCorrupt as exc:
+            return Result(key, Outcome.SOURCE_CORRUPT, info.size, exc.message)
+        except Abandoned as exc:
+            return Result(key, Outcome.ABANDONED, 0, exc.message)
+        except DRError as exc:
+            return Result(key, Outcome.FAILED, 0, exc.message)
+
+    def _copy_server_side(self, info: ObjectInfo) -> bool:
+        kwargs = {"retain_until": self.retain_until} if self.retain_until is not None else {}
+        if not self.target.copy_from(self.source, info.key, info.key, **kwargs):
+            return False
+        self.counters.add(objects_copied=1, objects_server_side=1, bytes_server_side=info.size)
+        expected = layout.expected_hash(info.key)
+        if self.verify == "content" and expected is not None:
+            got = self.hash_object(self.target, info.key)
+            if got != expected:
+                # Bad copy (or bad source): drop it, then stream, which checks the source.
+                # Under object lock the streamed put below writes a new version instead.
+                with contextlib.suppress(ObjectLocked):
+                    self.target.delete(info.key)
+                self.counters.add(objects_copied=-1, objects_server_side=-1, bytes_server_side=-info.size)
+                return False
+            self.counters.add(objects_verified=1)
+        return True
+
+    def _copy_streamed(self, info: ObjectInfo) -> int:
+        key = info.key
+        expected = layout.expected_hash(key)
+        if info.size > self.in_memory_max:
+            with self.budget.reserve(CHUNK), self.source.open_read(key) as f:
+                reader = _VerifyingReader(f, key, expected, self.limiter, self.stop)
+                self.target.put(key, reader, retain_until=self.retain_until)  # type: ignore[arg-type]
+                size = reader.size
+        else:
+            with self.budget.reserve(max(info.size, 1)):
+                data = self._read_verified(self.source, key, expected)
+                if self.stop.is_set():
+                    raise Abandoned(f"{key}: stop requested")
+                self.target.put(key, data, retain_until=self.retain_until)
+                size = len(data)
+        self.counters.add(objects_copied=1, objects_streamed=1, bytes_streamed=size,
+                          objects_verified=1 if expected is not None else 0)
+        return size
+
+    def _read_verified(self, backend: Backend, key: str, expected: str | None) -> bytes:
+        chunks: list[bytes] = []
+        hasher = layout.new_hasher()
+        with backend.open_read(key) as f:
+            while True:
+                if self.stop.is_set():
+                    raise Abandoned(f"{key}: stop requested")
+                block = _read_source(f, CHUNK, backend.url, key)
+                if not block:
+                    break
+                if self.limiter:
+                    self.limiter.consume(len(block))
+                hasher.update(block)
+                chunks.append(block)
+        if expected is not None and hasher.hexdigest() != expected:
+            raise SourceCorrupt(f"{backend.url}: {key} does not match its content hash")
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def hash_object(self, backend: Backend, key: str) -> str:
+        """Read an object through and return its BLAKE3 (used to verify copies and sites)."""
+        hasher = layout.new_hasher()
+        n = 0
+        with self.budget.reserve(CHUNK), backend.open_read(key) as f:
+            while True:
+                block = f.read(CHUNK)
+                if not block:
+                    break
+                if self.limiter:
+                    self.limiter.consume(len(block))
+                hasher.update(block)
+                n += len(block)
+        self.counters.add(bytes_verify_read=n)
+        return str(hasher.hexdigest())
+
+
+class _VerifyingReader:
+    """A read-only stream that hashes what passes and fails at EOF on a mismatch.
+
+    Raising from read() makes the backend abort its atomic put, so a large corrupt
+    object is never visible at the target even though we stream it.
+    """
+
+    def __init__(self, f: BinaryIO, key: str, expected: str | None, limiter: TokenBucket | None,
+                 stop: threading.Event) -> None:
+        self._f = f
+        self._key = key
+        self._expected = expected
+        self._limiter = limiter
+        self._stop = stop
+        self._hasher = layout.new_hasher()
+        self.size = 0
+        self._done = False
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:  # read-all: only sane for small objects, but supported
+            parts = []
+            while block := self.read(CHUNK):
+                parts.append(block)
+            return b"".join(parts)
+        if n == 0:
+            return b""
+        if self._stop.is_set():
+            raise Abandoned(f"{self._key}: stop requested mid-object")
+        block = _read_source(self._f, min(n, 8 * CHUNK), "source", self._key)
+        if block:
+            if self._limiter:
+                self._limiter.consume(len(block))
+            self._hasher.update(block)
+            self.size += len(block)
+            return block
+        if not self._done:
+            self._done = True
+            if self._expected is not None and self._hasher.hexdigest() != self._expected:
+                raise SourceCorrupt(f"{self._key} does not match its content hash")
+        return b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _read_source(f: BinaryIO, n: int, where: str, key: str) -> bytes:
+    try:
+        return f.read(n)
+    except SourceCorrupt:
+        raise
+    except IntegrityError as exc:  # the provider's own checksum caught damage at the source
+        raise SourceCorrupt(f"{where}: {key}: {exc.message}") from exc
+
+
+def _accepts(func: object, name: str) -> bool:
+    try:
+        return name in inspect.signature(func).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False

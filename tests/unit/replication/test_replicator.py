@@ -1,0 +1,255 @@
+"""Replicator logic on local directories: diff, order, integrity, hold-back, retention."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+from pathlib import Path
+
+import pytest
+
+from dr_orchestrator.errors import BadInput, ObjectLocked
+from dr_orchestrator.replication import layout
+from dr_orchestrator.replication.replicator import Options, replicate
+from dr_orchestrator.storage.local import LocalBackend
+from tests.unit.replication.synth import FakeGraph, SynthRepo, flip_byte, incomplete_snapshots
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> SynthRepo:
+    r = SynthRepo(LocalBackend(tmp_path / "src")).init()
+    rng = random.Random(7)
+    for _ in range(3):
+        r.add_snapshot(n_packs=4, rng=rng)
+    return r
+
+
+def all_objects(b: LocalBackend) -> dict[str, bytes]:
+    return {i.key: b.get(i.key) for i in b.list("")}
+
+
+def test_full_copy_is_identical_and_rerun_sends_nothing(repo: SynthRepo, tmp_path: Path) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    rep = replicate(repo.backend, dst)
+    assert rep.ok, rep.to_dict()
+    assert all_objects(dst) == repo.contents
+    assert rep.counters.objects_copied == len(repo.contents) == rep.to_copy
+    assert rep.counters.objects_verified == len([k for k in repo.contents if layout.expected_hash(k)])
+    assert len(rep.snapshots_copied) == 3
+
+    again = replicate(repo.backend, dst)
+    assert again.to_copy == 0 and again.counters.objects_copied == 0
+    assert again.already_present == len(repo.contents)
+
+
+def test_incremental_sends_only_new_objects(repo: SynthRepo, tmp_path: Path) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    before = set(repo.contents)
+    sid = repo.add_snapshot(n_packs=2)
+    new = set(repo.contents) - before
+    rep = replicate(repo.backend, dst)
+    assert rep.counters.objects_copied == len(new) == 4  # 2 packs, 1 index, 1 snapshot
+    assert rep.snapshots_copied == [sid]
+    assert rep.counters.bytes_streamed == sum(len(repo.contents[k]) for k in new)
+
+
+class RecordingBackend(LocalBackend):
+    """Records each put and checks, at the moment a snapshot lands, that it is complete."""
+
+    def __init__(self, root: Path, source: LocalBackend) -> None:
+        super().__init__(root)
+        self.order: list[str] = []
+        self.source = source
+        self.violations: list[str] = []
+
+    def put(self, key, data, *, if_absent=False, retain_until=None):  # type: ignore[override]
+        if key.startswith("snapshots/"):
+            from tests.unit.replication.synth import snapshot_needs
+
+            need = snapshot_needs(self.source, key.split("/")[1])
+            have = {i.key for i in self.list("")}
+            if need - have:
+                self.violations.append(key)
+        self.order.append(key)
+        super().put(key, data, if_absent=if_absent, retain_until=retain_until)
+
+
+def test_commit_order_and_snapshot_completeness(repo: SynthRepo, tmp_path: Path) -> None:
+    dst = RecordingBackend(tmp_path / "dst", repo.backend)
+    replicate(repo.backend, dst, Options(workers=4))
+    rank = {"data": 0, "index": 1, "keys": 2, "config": 2, "snapshots": 3}
+    ranks = [rank[layout.kind_of(k).value] for k in dst.order]
+    assert ranks == sorted(ranks)
+    assert dst.violations == []
+    assert incomplete_snapshots(dst) == {}
+
+
+def test_corrupt_source_pack_is_not_propagated_and_holds_back_snapshots(repo: SynthRepo,
+                                                                       tmp_path: Path) -> None:
+    bad_pack = layout.data_key(repo.packs[-1])  # only the newest snapshot needs it
+    flip_byte(str(repo.backend.root / bad_pack))
+    dst = LocalBackend(tmp_path / "dst")
+    rep = replicate(repo.backend, dst)
+    assert rep.source_corrupt == [bad_pack]
+    assert not (dst.root / bad_pack).exists()
+    # Without the password every new snapshot is held back, and the report says why.
+    assert rep.snapshots_copied == [] and len(rep.snapshots_held_back) == 3
+    assert "password" in next(iter(rep.snapshots_held_back.values()))
+    assert not rep.ok
+
+    # With the index (password), only the snapshot that needs the bad pack waits.
+    dst2 = LocalBackend(tmp_path / "dst2")
+    rep2 = replicate(repo.backend, dst2, Options(graph=FakeGraph(repo.backend)))
+    assert list(rep2.snapshots_held_back) == [repo.snapshots[-1]]
+    assert sorted(rep2.snapshots_copied) == sorted(repo.snapshots[:-1])
+    assert incomplete_snapshots(dst2) == {}
+
+
+def test_large_corrupt_object_streamed_without_buffering_is_not_written(repo: SynthRepo,
+                                                                        tmp_path: Path) -> None:
+    bad_pack = layout.data_key(repo.packs[0])
+    flip_byte(str(repo.backend.root / bad_pack), offset=2000)
+    dst = LocalBackend(tmp_path / "dst")
+    rep = replicate(repo.backend, dst, Options(in_memory_max=1024))  # every pack goes via the reader
+    assert rep.source_corrupt == [bad_pack]
+    assert not (dst.root / bad_pack).exists()
+    assert not [p for p in (dst.root / "data").rglob("*") if p.name.startswith(".dro-tmp")]
+    assert rep.counters.objects_streamed == len(repo.contents) - 1 - 3  # minus bad pack and snapshots
+
+
+def test_damaged_target_object_is_resent(repo: SynthRepo, tmp_path: Path) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    truncated, flipped = layout.data_key(repo.packs[0]), layout.data_key(repo.packs[1])
+    (dst.root / truncated).write_bytes(b"short")
+    flip_byte(str(dst.root / flipped))
+    rep = replicate(repo.backend, dst)
+    assert rep.resent_corrupt_target == [truncated]  # size differs: seen from the listing
+    deep = replicate(repo.backend, dst, Options(deep=True))  # same size, wrong bytes: needs hashing
+    assert deep.resent_corrupt_target == [flipped]
+    assert all_objects(dst) == repo.contents
+
+
+def test_refuses_a_target_holding_another_repository(repo: SynthRepo, tmp_path: Path) -> None:
+    other = SynthRepo(LocalBackend(tmp_path / "other")).init()
+    with pytest.raises(BadInput, match="different repository"):
+        replicate(repo.backend, other.backend)
+
+
+def test_source_without_repository_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="no repository"):
+        replicate(LocalBackend(tmp_path / "empty"), LocalBackend(tmp_path / "dst"))
+
+
+def test_verify_before_replicate_filter_holds_back(repo: SynthRepo, tmp_path: Path) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    unverified = repo.snapshots[1]
+
+    def only_verified(ids: list[str]) -> dict[str, str]:
+        return {unverified: "not verified yet"} if unverified in ids else {}
+
+    rep = replicate(repo.backend, dst, Options(snapshot_filter=only_verified))
+    assert rep.snapshots_held_back == {unverified: "not verified yet"}
+    assert not (dst.root / "snapshots" / unverified).exists()
+    assert (dst.root / "snapshots" / repo.snapshots[0]).exists()
+
+
+def test_dry_run_writes_nothing(repo: SynthRepo, tmp_path: Path) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    rep = replicate(repo.backend, dst, Options(dry_run=True))
+    assert rep.to_copy == len(repo.contents) and rep.counters.objects_copied == 0
+    assert sorted(rep.snapshots_new) == sorted(repo.snapshots)
+    assert list(dst.list("")) == []
+
+
+def test_stop_request_leaves_nothing_partial(repo: SynthRepo, tmp_path: Path) -> None:
+    stop = threading.Event()
+    dst = LocalBackend(tmp_path / "dst")
+
+    class Stopper:
+        n = 0
+
+        def phase(self, name: str, objects: int, nbytes: int) -> None:
+            pass
+
+        def advance(self, objects: int, nbytes: int) -> None:
+            Stopper.n += 1
+            if Stopper.n == 3:
+                stop.set()
+
+    rep = replicate(repo.backend, dst, Options(workers=1, stop=stop, progress=Stopper()))
+    assert rep.stopped and not rep.ok
+    assert list(dst.list("snapshots/")) == []
+    for info in dst.list(""):
+        assert dst.get(info.key) == repo.contents[info.key]
+
+
+class LockingBackend(LocalBackend):
+    locked: set[str] = set()
+
+    def delete(self, key: str) -> None:
+        if key in self.locked:
+            raise ObjectLocked(f"{key} is retained")
+        super().delete(key)
+
+
+def test_mirror_deletes_snapshots_and_prunes_only_with_the_index(tmp_path: Path) -> None:
+    repo = SynthRepo(LocalBackend(tmp_path / "src")).init()
+    for _ in range(3):
+        repo.add_snapshot(n_packs=3, cumulative=False)
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    gone_snap = repo.snapshots[0]
+    repo.backend.delete(f"snapshots/{gone_snap}")
+    # "prune": drop what only the forgotten snapshot needed (its packs and index)
+    first_index = json.loads(repo.contents[f"snapshots/{gone_snap}"])["index"][0]
+    pruned = {layout.data_key(p) for p in json.loads(repo.contents[f"index/{first_index}"])["packs"]}
+    for p in pruned:
+        repo.backend.delete(p)
+    repo.backend.delete(f"index/{first_index}")
+
+    rep = replicate(repo.backend, dst)
+    assert rep.deleted == [f"snapshots/{gone_snap}"]
+    assert any("password" in w for w in rep.warnings)  # packs kept without the index
+    assert all((dst.root / p).exists() for p in pruned)
+
+    rep2 = replicate(repo.backend, dst, Options(graph=FakeGraph(repo.backend)))
+    assert sorted(rep2.deleted) == sorted(pruned | {f"index/{first_index}"})
+    assert incomplete_snapshots(dst) == {}
+
+
+def test_mirror_deletes_keeps_immutable_and_refuses_empty_source(repo: SynthRepo, tmp_path: Path) -> None:
+    dst = LockingBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    LockingBackend.locked = {f"snapshots/{repo.snapshots[0]}"}
+    repo.backend.delete(f"snapshots/{repo.snapshots[0]}")
+    rep = replicate(repo.backend, dst)
+    assert rep.kept_immutable == [f"snapshots/{repo.snapshots[0]}"] and rep.deleted == []
+
+    for sid in repo.snapshots[1:]:
+        repo.backend.delete(f"snapshots/{sid}")
+    rep = replicate(repo.backend, dst)
+    assert rep.deleted == [] and any("no snapshot" in w for w in rep.warnings)
+    assert len(list(dst.list("snapshots/"))) == 3
+
+
+def test_memory_budget_bounds_buffered_bytes(tmp_path: Path) -> None:
+    r = SynthRepo(LocalBackend(tmp_path / "src")).init()
+    r.add_snapshot(n_packs=24, size=256 * 1024)
+    dst = LocalBackend(tmp_path / "dst")
+    from dr_orchestrator.replication.replicator import Replicator
+
+    rp = Replicator(r.backend, dst, Options(workers=8, memory_budget=600 * 1024))
+    rep = rp.run()
+    assert rep.ok
+    assert 0 < rp.transfer.budget.peak <= 600 * 1024
+
+
+def test_no_temp_files_left(repo: SynthRepo, tmp_path: Path) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    leftovers = [n for _, _, files in os.walk(dst.root) for n in files if n.startswith(".dro-tmp")]
+    assert leftovers == []

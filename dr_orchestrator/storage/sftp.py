@@ -1,0 +1,428 @@
+"""SFTP backend (paramiko, via remote/ssh.py): `sftp://user@host:port/path`.
+
+Options (runbook or URL query): `key=PATH` or `key=file:PATH` (private key),
+`known_hosts=PATH`, `accept_unknown_host_key=true` (trust a new host on first use;
+a changed key is always refused). A path starting with `/~/` is relative to the
+login directory.
+
+Writes go to a temp name in the target directory, are fsynced
+(fsync@openssh.com) and renamed into place: `posix-rename` replaces, plain SFTP v3
+`rename` refuses an existing target, which makes create-only puts atomic on the
+server. One SSH connection per backend; each operation borrows one of a few SFTP
+channels, so threads never share a channel. Server-side copy uses OpenSSH's
+`copy-data` extension (no shell involved) and reports False where it is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import stat as stat_mod
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, cast
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import paramiko
+from paramiko.sftp import CMD_EXTENDED, int64
+
+from dr_orchestrator.errors import (
+    BadInput,
+    ObjectExists,
+    ObjectNotFound,
+    PermissionDenied,
+    StorageError,
+    StorageUnavailable,
+)
+from dr_orchestrator.remote.base import HostSpec
+from dr_orchestrator.remote.errors import HostUnreachable
+from dr_orchestrator.remote.ssh import SSHSession
+from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, validate_key, validate_prefix
+
+_TMP_PREFIX = ".dro-tmp-"
+_CHUNK = 1 << 20
+READ_WINDOW = 8 << 20  # bytes prefetched ahead of a reader: bounds memory, keeps the pipe full
+MAX_CHANNELS = 4  # SFTP channels per backend (sshd allows 10 sessions per connection by default)
+_TRUE = {"1", "true", "yes", "on"}
+_OPTIONS = {"key", "known_hosts", "accept_unknown_host_key", "connect_timeout"}
+
+
+def open_sftp_backend(url: str, options: Mapping[str, str] | None = None) -> SFTPBackend:
+    """The registry's entry point for the `sftp` scheme."""
+    parts = urlsplit(url)
+    if parts.scheme != "sftp" or not parts.hostname:
+        raise BadInput(f"not an sftp URL: {url!r}", "use sftp://user@host:port/path")
+    if parts.password is not None:
+        raise BadInput("passwords in sftp:// URLs are not supported",
+                       "authenticate with a key: add the option key=PATH to the storage location")
+    opts = dict(parse_qsl(parts.query))
+    opts.update(options or {})
+    unknown = set(opts) - _OPTIONS
+    if unknown:
+        raise BadInput(f"unknown sftp option(s) {', '.join(sorted(unknown))}",
+                       f"known options: {', '.join(sorted(_OPTIONS))}")
+    key = opts.get("key")
+    if key is not None and key.startswith("file:"):
+        key = key[len("file:"):]
+    path = unquote(parts.path)
+    # '/~/x' is relative: the server resolves relative paths against the login directory.
+    root = path[3:] if path.startswith("/~/") else "" if path == "/~" else path
+    root = root or "."
+    try:
+        port = parts.port or 22
+    except ValueError as exc:
+        raise BadInput(f"bad port in sftp URL {url!r}") from exc
+    spec = HostSpec(address=parts.hostname, port=port, user=unquote(parts.username) if parts.username else None,
+                    key_path=key, known_hosts=opts.get("known_hosts"),
+                    accept_unknown=opts.get("accept_unknown_host_key", "false").lower() in _TRUE,
+                    connect_timeout=float(opts.get("connect_timeout", "15")))
+    return SFTPBackend(spec, root)
+
+
+class SFTPBackend:
+    capabilities = Capabilities(server_side_copy=True, conditional_put=True, object_lock=False,
+                                checksums=(), atomic_put=True)
+
+    def __init__(self, spec: HostSpec, root: str, *, max_channels: int = MAX_CHANNELS) -> None:
+        self.spec = spec
+        self.root = root.rstrip("/") if root not in ("/", ".") else root
+        user = f"{spec.user}@" if spec.user else ""
+        shown = self.root if self.root.startswith("/") else f"/~/{self.root}".rstrip("/.")
+        self.url = f"sftp://{user}{spec.address}:{spec.port}{shown}"
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_channels)
+        self._idle: list[paramiko.SFTPClient] = []
+        self._session: SSHSession | None = None
+        self._dirs: set[str] = set()  # directories known to exist (saves a round trip per put)
+        self._fsync = True  # cleared if the server lacks fsync@openssh.com
+        self._copy_data = True  # cleared if the server lacks copy-data
+
+    def __repr__(self) -> str:
+        return f"SFTPBackend({self.url!r})"
+
+    # --- plumbing ------------------------------------------------------------
+
+    def _path(self, key: str) -> str:
+        key = validate_key(key)
+        return f"{self.root}/{key}" if self.root != "/" else f"/{key}"
+
+    def _open_channel(self) -> paramiko.SFTPClient:
+        with self._lock:
+            if self._session is None:
+                try:
+                    self._session = SSHSession(self.spec, pooled=False)
+                except HostUnreachable as exc:
+                    raise StorageUnavailable(f"{self.url}: {exc.message}", exc.hint) from exc
+            session = self._session
+        try:
+            return session.open_sftp()
+        except HostUnreachable as exc:
+            raise StorageUnavailable(f"{self.url}: {exc.message}", exc.hint) from exc
+
+    @contextlib.contextmanager
+    def _client(self, key: str = "", *, translate: bool = True) -> Iterator[paramiko.SFTPClient]:
+        """Borrow an SFTP channel (errors translated unless the caller does it); drop broken ones."""
+        with self._slots:
+            with self._lock:
+                sftp = self._idle.pop() if self._idle else None
+            if sftp is None or sftp.sock.closed:
+                sftp = self._open_channel()
+            try:
+                if translate:
+                    with self._translating(sftp, key):
+                        yield sftp
+                else:
+                    yield sftp
+            finally:
+                if not sftp.sock.closed and _transport_ok(sftp):
+                    with self._lock:
+                        self._idle.append(sftp)
+                else:
+                    with contextlib.suppress(Exception):
+                        sftp.close()
+
+    @contextlib.contextmanager
+    def _translating(self, sftp: paramiko.SFTPClient, key: str) -> Iterator[None]:
+        try:
+            yield
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            if getattr(exc, "dro_source", False):
+                raise  # the caller's own input stream failed: not ours to translate
+            ok = not sftp.sock.closed and _transport_ok(sftp)
+            raise self._translate(exc, key, connection_ok=ok) from exc
+
+    def _translate(self, exc: BaseException, key: str, *, connection_ok: bool) -> StorageError:
+        what = f"{self.url}: {key}" if key else self.url
+        if isinstance(exc, StorageError):
+            return exc
+        if isinstance(exc, OSError) and exc.errno == errno.ENOENT:
+            return ObjectNotFound(f"{what} not found")
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+            return PermissionDenied(f"{what}: permission denied",
+                                    f"check that the SSH user {self.spec.user or ''} may write there")
+        if not connection_ok:
+            return StorageUnavailable(f"{what}: SSH connection lost ({type(exc).__name__}: {exc})",
+                                      "the server or network dropped the connection; it is retried")
+        return StorageError(f"{what}: SFTP server reported: {exc}",
+                            "check free space and permissions on the server")
+
+    def _mkdirs(self, sftp: paramiko.SFTPClient, directory: str) -> None:
+        """mkdir -p, from the deepest missing level up."""
+        missing: list[str] = []
+        d = directory
+        while d and d not in ("/", ".") and d not in self._dirs:
+            try:
+                if stat_mod.S_ISDIR(sftp.stat(d).st_mode or 0):
+                    break
+                raise StorageError(f"{self.url}: {d} exists and is not a directory")
+            except FileNotFoundError:
+                missing.append(d)
+                d = d.rpartition("/")[0]
+        for d in reversed(missing):
+            try:
+                sftp.mkdir(d)
+            except OSError:
+                # Lost a race with another writer: fine if it is a directory now.
+                if not stat_mod.S_ISDIR(sftp.stat(d).st_mode or 0):
+                    raise
+        self._dirs.add(directory)
+
+    def _extended(self, sftp: paramiko.SFTPClient, name: str, *args: object) -> None:
+        request = sftp._request  # type: ignore[attr-defined]  # paramiko's own extension path
+        request(CMD_EXTENDED, name, *args)
+
+    def _sync(self, sftp: paramiko.SFTPClient, f: paramiko.SFTPFile) -> None:
+        if not self._fsync:
+            return
+        try:
+            self._extended(sftp, "fsync@openssh.com", f.handle)
+        except OSError as exc:
+            if exc.errno is None and "unsupported" in str(exc).lower():
+                self._fsync = False  # the server cannot; rename is still atomic
+            else:
+                raise
+
+    def _open_temp(self, sftp: paramiko.SFTPClient, path: str) -> tuple[str, paramiko.SFTPFile]:
+        directory = path.rpartition("/")[0] or "."
+        tmp = f"{directory}/{_TMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            f = sftp.open(tmp, "wb")
+        except FileNotFoundError:
+            self._dirs.discard(directory)
+            self._mkdirs(sftp, directory)
+            f = sftp.open(tmp, "wb")
+        f.set_pipelined(True)
+        return tmp, f
+
+    def _commit(self, sftp: paramiko.SFTPClient, tmp: str, path: str, key: str, if_absent: bool) -> None:
+        if not if_absent:
+            sftp.posix_rename(tmp, path)
+            return
+        try:
+            sftp.rename(tmp, path)  # SFTP v3 rename never replaces: the server enforces create-only
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                sftp.stat(path)
+                raise ObjectExists(f"{self.url}: {key} already exists") from exc
+            raise
+
+    # --- Backend -------------------------------------------------------------
+
+    def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False,
+            retain_until: datetime | None = None) -> None:
+        path = self._path(key)
+        with self._client(key) as sftp:
+            tmp, f = self._open_temp(sftp, path)
+            try:
+                with f:
+                    if isinstance(data, bytes | bytearray | memoryview):
+                        f.write(data)
+                    else:
+                        while chunk := _read_source(data):
+                            f.write(chunk)
+                    f.flush()
+                    self._sync(sftp, f)
+                self._commit(sftp, tmp, path, key, if_absent)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    sftp.remove(tmp)
+                raise
+
+    @contextlib.contextmanager
+    def open_read(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[BinaryIO]:
+        path = self._path(key)
+        # The caller's code runs inside this context: only our own calls are translated.
+        with self._client(key, translate=False) as sftp:
+            with self._translating(sftp, key):
+                f = sftp.open(path, "rb")
+            try:
+                with self._translating(sftp, key):
+                    st = f.stat()
+                if not stat_mod.S_ISREG(st.st_mode or 0):
+                    raise ObjectNotFound(f"{self.url}: {key} not found")
+                size = st.st_size or 0
+                start = min(offset, size)
+                end = size if length is None else min(size, start + length)
+                yield cast(BinaryIO, _RangeReader(f, start, end, lambda: self._translating(sftp, key)))
+            finally:
+                with contextlib.suppress(Exception):
+                    f.close()
+
+    def get(self, key: str) -> bytes:
+        with self.open_read(key) as f:
+            return f.read()
+
+    def stat(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        with self._client(key) as sftp:
+            st = sftp.stat(path)
+        if not stat_mod.S_ISREG(st.st_mode or 0):
+            raise ObjectNotFound(f"{self.url}: {key} not found")
+        return _info(key, st)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        validate_prefix(prefix)
+        base, _, first = prefix.rpartition("/")
+        yield from self._walk(base, first)
+
+    def _walk(self, rel_dir: str, name_prefix: str) -> Iterator[ObjectInfo]:
+        # One directory listed at a time (lazy); entries sorted so that keys come out in
+        # byte order ('a/b' sorts as 'a' + '/' + 'b').
+        directory = f"{self.root}/{rel_dir}".rstrip("/") if rel_dir else self.root
+        try:
+            with self._client(rel_dir) as sftp:
+                entries = sftp.listdir_attr(directory)
+        except ObjectNotFound:
+            return
+        items = []
+        for e in entries:
+            name = e.filename
+            if not name.startswith(name_prefix) or name.startswith(_TMP_PREFIX):
+                continue
+            is_dir = stat_mod.S_ISDIR(e.st_mode or 0)
+            if is_dir or stat_mod.S_ISREG(e.st_mode or 0):
+                items.append((name + "/" if is_dir else name, is_dir, e))
+        items.sort()
+        for _, is_dir, e in items:
+            key = f"{rel_dir}/{e.filename}" if rel_dir else e.filename
+            if is_dir:
+                yield from self._walk(key, "")
+            else:
+                yield _info(key, e)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            with self._client(key) as sftp:
+                sftp.remove(path)
+        except ObjectNotFound:
+            return
+
+    def copy_from(self, source: Backend, src_key: str, dst_key: str) -> bool:
+        """Copy on the server with `copy-data` when both ends are the same server and user."""
+        if not isinstance(source, SFTPBackend) or not self._copy_data:
+            return False
+        if (source.spec.address, source.spec.port, source.spec.user) != (
+                self.spec.address, self.spec.port, self.spec.user):
+            return False
+        src_path, dst_path = source._path(src_key), self._path(dst_key)
+        with self._client(src_key) as sftp:
+            src = sftp.open(src_path, "rb")
+            with src:
+                tmp, dst = self._open_temp(sftp, dst_path)
+                try:
+                    with dst:
+                        self._extended(sftp, "copy-data", src.handle, int64(0), int64(0),
+                                       dst.handle, int64(0))
+                        self._sync(sftp, dst)
+                    self._commit(sftp, tmp, dst_path, dst_key, False)
+                except OSError as exc:
+                    with contextlib.suppress(Exception):
+                        sftp.remove(tmp)
+                    if exc.errno is None and "unsupported" in str(exc).lower():
+                        self._copy_data = False  # older server: the caller streams instead
+                        return False
+                    raise
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        sftp.remove(tmp)
+                    raise
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            session, self._session = self._session, None
+        for sftp in idle:
+            with contextlib.suppress(Exception):
+                sftp.close()
+        if session is not None:
+            session.close()
+
+
+def _transport_ok(sftp: paramiko.SFTPClient) -> bool:
+    channel = sftp.get_channel()
+    return channel is not None and not channel.closed and channel.get_transport().is_active()
+
+
+def _read_source(data: BinaryIO) -> bytes:
+    try:
+        return data.read(_CHUNK)
+    except OSError as exc:
+        exc.dro_source = True  # type: ignore[attr-defined]
+        raise
+
+
+def _info(key: str, st: paramiko.SFTPAttributes) -> ObjectInfo:
+    mtime = datetime.fromtimestamp(st.st_mtime, UTC) if st.st_mtime is not None else None
+    return ObjectInfo(key=key, size=st.st_size or 0, modified=mtime)
+
+
+class _RangeReader(io.RawIOBase):
+    """Bytes [start, end) of a remote file, prefetched READ_WINDOW at a time.
+
+    paramiko's prefetch pipelines the reads (fast), but it keeps whatever arrives until
+    it is read; prefetching a window at a time keeps memory bounded however big the
+    object and however slow the consumer (and bounds what an early close must drain).
+    """
+
+    def __init__(self, f: paramiko.SFTPFile, start: int, end: int,
+                 guard: Callable[[], AbstractContextManager[None]]) -> None:
+        super().__init__()
+        self._f = f
+        self._guard = guard
+        self._pos = start
+        self._end = end
+        self._window_end = start
+        f.seek(start)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            parts = []
+            while chunk := self.read(_CHUNK):
+                parts.append(chunk)
+            return b"".join(parts)
+        n = min(size, self._end - self._pos)
+        if n <= 0:
+            return b""
+        with self._guard():
+            if self._pos >= self._window_end:
+                self._window_end = min(self._end, self._pos + READ_WINDOW)
+                self._f.prefetch(self._window_end)
+            data = self._f.read(min(n, self._window_end - self._pos))
+        self._pos += len(data)
+        if not data:
+            self._end = self._pos  # the file shrank under us
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

@@ -1,0 +1,353 @@
+"""The backup pipeline: walk → chunk → (hash, compress, encrypt on a thread pool) → packs → uploader.
+
+The walker runs in the calling thread and chunks files (FastCDC releases the GIL);
+each chunk becomes a job on a small pool that computes its keyed id, skips it if
+known, and otherwise compresses/encrypts it into the current pack. A semaphore
+bounds the chunks in flight and the uploader's queue bounds finished packs, so
+memory stays bounded. Trees are stored after their directory's chunks are done.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat as stat_mod
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dr_orchestrator.errors import BadInput
+from dr_orchestrator.repository.chunker import data_segments, iter_chunks, make_chunker
+from dr_orchestrator.repository.format import BLOB_DATA, BLOB_TREE
+from dr_orchestrator.repository.packer import BlobEncoder, Packer, Uploader
+from dr_orchestrator.repository.progress import NullProgress, Progress
+from dr_orchestrator.repository.streams import StreamSource
+from dr_orchestrator.repository.tree import Node, encode_tree, node_from_stat
+
+if TYPE_CHECKING:
+    from dr_orchestrator.repository.repo import Repository
+
+_SMALL = 1 << 20
+_ZERO = bytes(16 << 20)
+_INFLIGHT = 24
+
+
+@dataclass
+class Stats:
+    files: int = 0
+    dirs: int = 0
+    bytes: int = 0
+    files_new: int = 0
+    files_changed: int = 0
+    files_unmodified: int = 0
+    blobs_new: int = 0
+    bytes_new: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+# A directory entry spec: an absolute path, a stream, or a nested virtual directory.
+Spec = dict[str, Any]
+
+
+class Archiver:
+    def __init__(self, repo: Repository, *, excludes: tuple[str, ...] = (), progress: Progress | None = None,
+                 threads: int = 2, lock_check: Any = None) -> None:
+        self.repo = repo
+        self.keys = repo.keys
+        self.index = repo.index
+        self.excludes = excludes
+        self.progress = progress or NullProgress()
+        self.cdc = make_chunker(repo.config.chunker, repo.keys.chunker_seed)
+        self.stats = Stats()
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="dro-chunk")
+        self.slots = threading.Semaphore(_INFLIGHT)
+        self.local = threading.local()
+        self.pending: set[bytes] = set()
+        self.lock = threading.Lock()
+        self.uploader = Uploader(repo.backend, self.index.add_pack,
+                                 threads=2 if repo.backend.capabilities.atomic_put else 1)
+        self.data_packer = Packer(self.keys, BLOB_DATA, repo.config.pack_size, self.uploader)
+        self.tree_packer = Packer(self.keys, BLOB_TREE, repo.config.pack_size, self.uploader)
+        self.hardlinks: dict[tuple[int, int], list[Any]] = {}
+        self.lock_check = lock_check
+        self._last_check = time.monotonic()
+        self.users: dict[int, str] = {}
+        self.groups: dict[int, str] = {}
+
+    # --- blob storage -------------------------------------------------------
+
+    def _encoder(self) -> BlobEncoder:
+        enc = getattr(self.local, "enc", None)
+        if enc is None:
+            enc = self.local.enc = BlobEncoder(self.keys)
+        return enc  # type: ignore[no-any-return]
+
+    def _store(self, blob_type: str, data: bytes | memoryview, packer: Packer) -> bytes:
+        bid = self.keys.blob_id(data)
+        with self.lock:
+            if bid in self.pending or bid in self.index:
+                return bid
+            self.pending.add(bid)
+        stored, ulen = self._encoder().encode(blob_type, bid, data)
+        packer.add(bid, stored, ulen)
+        with self.lock:
+            self.stats.blobs_new += 1
+            self.stats.bytes_new += ulen
+        return bid
+
+    def _chunk_job(self, data: memoryview) -> str:
+        try:
+            bid = self._store(BLOB_DATA, data, self.data_packer)
+            self.progress.advance(len(data))
+            return bid.hex()
+        finally:
+            self.slots.release()
+
+    def _submit(self, data: memoryview) -> Future[str]:
+        self.slots.acquire()
+        try:
+            return self.pool.submit(self._chunk_job, data)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def store_tree(self, nodes: list[Node]) -> str:
+        for n in nodes:
+            if n.type == "file":
+                n.content = _resolve(n.content)
+        return self._store(BLOB_TREE, encode_tree(nodes), self.tree_packer).hex()
+
+    # --- walking ------------------------------------------------------------
+
+    def run(self, paths: list[str], streams: list[StreamSource], parent_tree: str | None) -> str:
+        spec: Spec = {}
+        for p in paths:
+            parts = [x for x in os.path.abspath(p).split("/") if x]
+            if not parts:
+                raise BadInput("backing up '/' itself is not supported", "list the directories under it")
+            _insert(spec, parts, ("path", os.path.abspath(p)))
+        for s in streams:
+            parts = [x for x in s.name.split("/") if x]
+            if not parts or any(x in (".", "..") for x in parts):
+                raise BadInput(f"invalid stream name {s.name!r}", "use a relative path like 'postgres/app.dump'")
+            _insert(spec, parts, ("stream", s))
+        try:
+            root = self._virtual("/", spec, self._parent_nodes(parent_tree))
+            tree_id = self.store_tree(root)
+            self.data_packer.flush()
+            self.tree_packer.flush()
+        finally:
+            self.pool.shutdown(wait=True)
+        self.uploader.close()
+        return tree_id
+
+    def _parent_nodes(self, tree_id: str | None) -> dict[str, Node]:
+        if tree_id is None:
+            return {}
+        try:
+            return {n.name: n for n in self.repo.load_tree(tree_id)}
+        except Exception:  # noqa: BLE001 - a damaged parent only costs re-reading
+            return {}
+
+    def _virtual(self, fspath: str, spec: Spec, parent: dict[str, Node]) -> list[Node]:
+        nodes = []
+        for name, item in sorted(spec.items()):
+            full = os.path.join(fspath, name)
+            if isinstance(item, dict):
+                try:
+                    node = node_from_stat(name, os.stat(full), self.users, self.groups)
+                except OSError:
+                    node = Node(name=name, type="dir", mode=0o755, mtime_ns=time.time_ns())
+                node.type = "dir"
+                pnode = parent.get(name)
+                sub = self._parent_nodes(pnode.subtree if pnode and pnode.type == "dir" else None)
+                node.subtree = self.store_tree(self._virtual(full, item, sub))
+                self.stats.dirs += 1
+                nodes.append(node)
+            elif item[0] == "path":
+                n = self._entry(item[1], name, parent.get(name))
+                if n is not None:
+                    nodes.append(n)
+            else:
+                nodes.append(self._stream(name, item[1]))
+        return nodes
+
+    def _excluded(self, path: str, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(path, pat) or fnmatch.fnmatchcase(name, pat) for pat in self.excludes)
+
+    def _entry(self, path: str, name: str, pnode: Node | None) -> Node | None:
+        if self._excluded(path, name):
+            return None
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.stats.errors.append(f"{path}: {exc.strerror}")
+            return None
+        node = node_from_stat(name, st, self.users, self.groups)
+        try:
+            if node.type == "dir":
+                self.stats.dirs += 1
+                sub = self._parent_nodes(pnode.subtree if pnode and pnode.type == "dir" else None)
+                node.subtree = self._dir(path, sub)
+            elif node.type == "file":
+                self._file(path, st, node, pnode)
+            elif node.type == "symlink":
+                node.target = os.readlink(path)
+        except FileNotFoundError:
+            return None
+        except PermissionError as exc:
+            self.stats.errors.append(f"{path}: {exc.strerror}")
+            return None
+        return node
+
+    def _dir(self, path: str, parent: dict[str, Node]) -> str:
+        with os.scandir(path) as it:
+            names = sorted(e.name for e in it)
+        nodes = []
+        for name in names:
+            n = self._entry(os.path.join(path, name), name, parent.get(name))
+            if n is not None:
+                nodes.append(n)
+        self._maybe_check_lock()
+        return self.store_tree(nodes)
+
+    def _maybe_check_lock(self) -> None:
+        if self.lock_check is not None and time.monotonic() - self._last_check > 5:
+            self._last_check = time.monotonic()
+            self.lock_check()
+            self.uploader.check()
+
+    def _file(self, path: str, st: os.stat_result, node: Node, pnode: Node | None) -> None:
+        self.stats.files += 1
+        self.stats.bytes += st.st_size
+        if st.st_nlink > 1 and (st.st_dev, st.st_ino) in self.hardlinks:
+            node.content = self.hardlinks[(st.st_dev, st.st_ino)]
+            self.stats.files_unmodified += 1
+            return
+        if (pnode is not None and pnode.type == "file" and pnode.size == st.st_size
+                and pnode.mtime_ns == st.st_mtime_ns and pnode.ctime_ns == st.st_ctime_ns
+                and pnode.inode == st.st_ino
+                and all(bytes.fromhex(c) in self.index for c in pnode.data_blobs())):
+            node.content = list(pnode.content)
+            self.stats.files_unmodified += 1
+            self.progress.advance(st.st_size, 1)
+        else:
+            if pnode is None:
+                self.stats.files_new += 1
+            else:
+                self.stats.files_changed += 1
+            node.content, node.size = self._read_file(path)
+            self.progress.advance(0, 1)
+        if st.st_nlink > 1:
+            self.hardlinks[(st.st_dev, st.st_ino)] = node.content
+
+    def _read_file(self, path: str) -> tuple[list[Any], int]:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0))
+        try:
+            size = os.fstat(fd).st_size
+            content: list[Any] = []
+            total = 0
+            if size <= _SMALL:
+                data = os.read(fd, size + 1)
+                while len(data) > size and len(data) < (1 << 30):  # grew while we read it
+                    more = os.read(fd, 1 << 20)
+                    if not more:
+                        break
+                    data += more
+                self._chunks(iter_chunks(self.cdc, _once(data)), content)
+                return content, len(data)
+            pos = 0
+            for start, end in data_segments(fd, size):
+                if start > pos:
+                    content.append(start - pos)
+                    total += start - pos
+                got = self._chunks(iter_chunks(self.cdc, _pread(fd, start, end)), content)
+                total += got
+                pos = end
+                if got < end - start:  # file shrank while we read it
+                    return content, total
+            if pos < size:
+                content.append(size - pos)
+                total += size - pos
+            return content, total
+        finally:
+            os.close(fd)
+
+    def _chunks(self, chunks: Any, content: list[Any]) -> int:
+        total = 0
+        for c in chunks:
+            total += len(c)
+            if c == _ZERO[:len(c)]:
+                content.append(len(c))
+                self.progress.advance(len(c))
+            else:
+                content.append(self._submit(c))
+        return total
+
+    def _stream(self, name: str, src: StreamSource) -> Node:
+        node = Node(name=name, type="file", mode=src.mode, uid=os.getuid(), gid=os.getgid(),
+                    mtime_ns=time.time_ns())
+        content: list[Any] = []
+        with src.open() as f:
+            node.size = self._chunks(iter_chunks(self.cdc, f.read), content)
+        # Wait here so a producer failure raised on close aborts before anything is committed.
+        node.content = _resolve(content)
+        node.ctime_ns = node.mtime_ns
+        self.stats.files += 1
+        self.stats.files_new += 1
+        self.stats.bytes += node.size
+        return node
+
+
+def _resolve(content: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for c in content:
+        v = c.result() if isinstance(c, Future) else c
+        if isinstance(v, int) and out and isinstance(out[-1], int):
+            out[-1] += v
+        elif not (isinstance(v, int) and v == 0):
+            out.append(v)
+    return out
+
+
+def _insert(spec: Spec, parts: list[str], leaf: Any) -> None:
+    d = spec
+    for p in parts[:-1]:
+        nxt = d.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise BadInput(f"{'/'.join(parts)} is inside another backed-up path", "list each tree once")
+        d = nxt
+    if parts[-1] in d:
+        raise BadInput(f"{'/'.join(parts)} is given twice or overlaps another path", "list each tree once")
+    d[parts[-1]] = leaf
+
+
+def _once(data: bytes) -> Any:
+    state = [data]
+
+    def read(n: int) -> bytes:
+        if state:
+            return state.pop()
+        return b""
+    return read
+
+
+def _pread(fd: int, start: int, end: int) -> Any:
+    pos = [start]
+
+    def read(n: int) -> bytes:
+        n = min(n, end - pos[0])
+        if n <= 0:
+            return b""
+        data = os.pread(fd, n, pos[0])
+        pos[0] += len(data)
+        return data
+    return read
+
+
+def is_regular(st: os.stat_result) -> bool:
+    return stat_mod.S_ISREG(st.st_mode)

@@ -1,0 +1,82 @@
+"""Content-defined chunking with per-repository secret parameters, and sparse-file data maps."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from collections.abc import Callable, Iterator
+
+from pyfastcdc import FastCDC
+
+from dr_orchestrator.repository.format import ChunkerParams
+
+READ_BLOCK = 8 << 20
+
+
+def make_chunker(params: ChunkerParams, seed: int) -> FastCDC:
+    return FastCDC(params.avg, min_size=params.min, max_size=params.max, normalized_chunking=1,
+                   seed=seed & 0xFFFFFFFFFFFFFFFF)
+
+
+def iter_chunks(cdc: FastCDC, read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator[memoryview]:
+    """Chunks of the stream `read` returns, as views into immutable read blocks.
+
+    The last chunk of a block may be cut short by the block end, so it is carried
+    into the next block; views stay valid as long as they are referenced.
+    """
+    carry = b""
+    while True:
+        data = read(block)
+        eof = not data
+        buf = carry + data if carry else data
+        if not buf:
+            return
+        chunks = list(cdc.cut_buf(buf))
+        if not eof and chunks:
+            last = chunks.pop()
+            carry = buf[last.offset:]
+        else:
+            carry = b""
+        mv = memoryview(buf)
+        for c in chunks:
+            yield mv[c.offset:c.offset + c.length]
+        if eof:
+            return
+
+
+def data_segments(fd: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) ranges holding data; the gaps are holes (SEEK_DATA/SEEK_HOLE)."""
+    if size == 0:
+        return []
+    segs: list[tuple[int, int]] = []
+    pos = 0
+    try:
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only a hole remains
+                    break
+                raise
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+            if end > start:
+                segs.append((start, end))
+            pos = end
+    except OSError:
+        return [(0, size)]  # filesystem without SEEK_DATA: read everything
+    finally:
+        os.lseek(fd, 0, os.SEEK_SET)
+    return segs
+
+
+def tune_malloc() -> None:
+    """Keep ~1 MiB chunk buffers on the heap instead of an mmap/munmap each (performance-notes.md)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 64 << 20)
+        libc.mallopt(m_trim_threshold, 256 << 20)
+    except (OSError, AttributeError):
+        pass

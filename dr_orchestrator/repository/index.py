@@ -1,0 +1,97 @@
+"""The in-memory index: blob id → where its stored bytes are (docs/repository-format.md §5)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dr_orchestrator.errors import IntegrityError
+from dr_orchestrator.repository.crypto import Keys, object_name, open_doc, seal_doc
+from dr_orchestrator.repository.format import index_key
+from dr_orchestrator.repository.packer import FinishedPack, PackEntry
+from dr_orchestrator.storage.base import Backend
+
+
+@dataclass(frozen=True)
+class BlobLocation:
+    pack_id: str
+    blob_type: str
+    offset: int
+    length: int
+    ulen: int
+
+
+class Index:
+    """Union of every index object; thread-safe for adds (the uploader adds finished packs)."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[bytes, BlobLocation] = {}
+        self.packs: dict[str, tuple[str, int]] = {}  # pack id → (type, size)
+        self.index_ids: list[str] = []
+        self._new: list[FinishedPack] = []
+        self._lock = threading.Lock()
+
+    def __contains__(self, blob_id: bytes) -> bool:
+        return blob_id in self.blobs
+
+    def get(self, blob_id: bytes) -> BlobLocation | None:
+        return self.blobs.get(blob_id)
+
+    def add_pack(self, pack: FinishedPack) -> None:
+        with self._lock:
+            self._add(pack.pack_id, pack.blob_type, pack.size,
+                      ((e.blob_id, e.offset, e.length, e.ulen) for e in pack.entries))
+            self._new.append(pack)
+
+    def _add(self, pack_id: str, blob_type: str, size: int,
+             blobs: Iterable[tuple[bytes, int, int, int]]) -> None:
+        self.packs[pack_id] = (blob_type, size)
+        for bid, off, length, ulen in blobs:
+            self.blobs.setdefault(bid, BlobLocation(pack_id, blob_type, off, length, ulen))
+
+    def pending(self) -> int:
+        return len(self._new)
+
+    def load(self, backend: Backend, keys: Keys) -> None:
+        for info in backend.list("index/"):
+            index_id = info.key.rsplit("/", 1)[-1]
+            doc = open_doc(keys, "index", backend.get(info.key), f"index object {index_id[:16]}")
+            self.index_ids.append(index_id)
+            try:
+                for p in doc["packs"]:
+                    self._add(p["id"], p["type"], int(p["size"]),
+                              ((bytes.fromhex(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in p["blobs"]))
+            except (KeyError, ValueError, TypeError, IndexError) as exc:
+                raise IntegrityError(f"index object {index_id[:16]} is malformed") from exc
+
+    def write_new(self, backend: Backend, keys: Keys) -> str | None:
+        """Store one index object for packs finished since the last call (after they are uploaded)."""
+        with self._lock:
+            packs, self._new = self._new, []
+        if not packs:
+            return None
+        return write_index(backend, keys, ((p.pack_id, p.blob_type, p.size, p.entries) for p in packs))
+
+
+def write_index(backend: Backend, keys: Keys,
+                packs: Iterable[tuple[str, str, int, Iterable[PackEntry]]],
+                supersedes: Iterable[str] = ()) -> str:
+    doc: dict[str, Any] = {"version": 1, "supersedes": list(supersedes), "packs": [
+        {"id": pid, "type": ptype, "size": size,
+         "blobs": [[e.blob_id.hex(), e.offset, e.length, e.ulen] for e in entries]}
+        for pid, ptype, size, entries in packs]}
+    stored = seal_doc(keys, "index", doc)
+    index_id = object_name(stored)
+    backend.put(index_key(index_id), stored)
+    return index_id
+
+
+def entries_by_pack(index: Index) -> Iterator[tuple[str, list[tuple[bytes, BlobLocation]]]]:
+    by_pack: dict[str, list[tuple[bytes, BlobLocation]]] = {}
+    for bid, loc in index.blobs.items():
+        by_pack.setdefault(loc.pack_id, []).append((bid, loc))
+    for pid, items in by_pack.items():
+        items.sort(key=lambda x: x[1].offset)
+        yield pid, items

@@ -1,0 +1,143 @@
+"""Trees and nodes: one tree blob per directory (docs/repository-format.md §6).
+
+Reading a tree validates every name: no empty, '.', '..', '/' or NUL names and no
+duplicates — a crafted snapshot therefore cannot name a path outside the restore
+target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat as stat_mod
+from dataclasses import dataclass, field
+from typing import Any
+
+from dr_orchestrator.errors import IntegrityError
+
+# Content item: a data blob id (hex) or an int = that many zero bytes (a hole).
+Content = list[str | int]
+
+
+@dataclass
+class Node:
+    name: str
+    type: str  # file | dir | symlink | fifo | chardev | blockdev | socket
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    user: str = ""
+    group: str = ""
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    inode: int = 0
+    dev: int = 0
+    nlink: int = 1
+    size: int = 0
+    content: Content = field(default_factory=list)
+    subtree: str | None = None
+    target: str | None = None
+    rdev: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "type": self.type, "mode": self.mode, "uid": self.uid,
+                             "gid": self.gid, "user": self.user, "group": self.group,
+                             "mtime_ns": self.mtime_ns}
+        if self.type == "file":
+            d.update(size=self.size, ctime_ns=self.ctime_ns, inode=self.inode, dev=self.dev,
+                     nlink=self.nlink, content=self.content)
+        elif self.type == "dir":
+            d["subtree"] = self.subtree
+        elif self.type == "symlink":
+            d["target"] = self.target
+        elif self.type in ("chardev", "blockdev"):
+            d["rdev"] = self.rdev
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Node:
+        return cls(name=d["name"], type=d["type"], mode=int(d.get("mode", 0o644)), uid=int(d.get("uid", 0)),
+                   gid=int(d.get("gid", 0)), user=str(d.get("user", "")), group=str(d.get("group", "")),
+                   mtime_ns=int(d.get("mtime_ns", 0)), ctime_ns=int(d.get("ctime_ns", 0)),
+                   inode=int(d.get("inode", 0)), dev=int(d.get("dev", 0)), nlink=int(d.get("nlink", 1)),
+                   size=int(d.get("size", 0)), content=list(d.get("content", [])), subtree=d.get("subtree"),
+                   target=d.get("target"), rdev=int(d.get("rdev", 0)))
+
+    def data_blobs(self) -> list[str]:
+        return [c for c in self.content if isinstance(c, str)]
+
+
+_TYPES = {"file", "dir", "symlink", "fifo", "chardev", "blockdev", "socket"}
+
+
+def check_name(name: object) -> str:
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\x00" in name:
+        raise IntegrityError(f"snapshot contains an unsafe file name {name!r}",
+                             "the snapshot may have been crafted to write outside the restore target; "
+                             "it was refused")
+    return name
+
+
+def encode_tree(nodes: list[Node]) -> bytes:
+    nodes = sorted(nodes, key=lambda n: n.name)
+    return json.dumps({"nodes": [n.to_json() for n in nodes]}, separators=(",", ":")).encode()
+
+
+def decode_tree(raw: bytes, what: str) -> list[Node]:
+    try:
+        doc = json.loads(raw)
+        nodes = [Node.from_json(d) for d in doc["nodes"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"{what} is not a valid tree") from exc
+    seen: set[str] = set()
+    for n in nodes:
+        check_name(n.name)
+        if n.name in seen:
+            raise IntegrityError(f"{what} names {n.name!r} twice", "the snapshot was refused")
+        seen.add(n.name)
+        if n.type not in _TYPES:
+            raise IntegrityError(f"{what}: {n.name!r} has unknown type {n.type!r}")
+        if n.type == "dir" and not isinstance(n.subtree, str):
+            raise IntegrityError(f"{what}: directory {n.name!r} has no subtree")
+        for c in n.content:
+            if isinstance(c, int) and c < 0:
+                raise IntegrityError(f"{what}: {n.name!r} has a negative hole")
+    return nodes
+
+
+def node_from_stat(name: str, st: os.stat_result, users: dict[int, str], groups: dict[int, str]) -> Node:
+    m = st.st_mode
+    if stat_mod.S_ISREG(m):
+        kind = "file"
+    elif stat_mod.S_ISDIR(m):
+        kind = "dir"
+    elif stat_mod.S_ISLNK(m):
+        kind = "symlink"
+    elif stat_mod.S_ISFIFO(m):
+        kind = "fifo"
+    elif stat_mod.S_ISCHR(m):
+        kind = "chardev"
+    elif stat_mod.S_ISBLK(m):
+        kind = "blockdev"
+    else:
+        kind = "socket"
+    return Node(name=name, type=kind, mode=stat_mod.S_IMODE(m), uid=st.st_uid, gid=st.st_gid,
+                user=_name(users, st.st_uid, True), group=_name(groups, st.st_gid, False),
+                mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, inode=st.st_ino, dev=st.st_dev,
+                nlink=st.st_nlink, size=st.st_size if kind == "file" else 0, rdev=st.st_rdev)
+
+
+def _name(cache: dict[int, str], ident: int, user: bool) -> str:
+    if ident not in cache:
+        try:
+            if user:
+                import pwd
+
+                cache[ident] = pwd.getpwuid(ident).pw_name
+            else:
+                import grp
+
+                cache[ident] = grp.getgrgid(ident).gr_name
+        except KeyError:
+            cache[ident] = ""
+    return cache[ident]

@@ -330,8 +330,9 @@ class Runbook(Model):
     services: dict[str, Service] = Field(default_factory=dict)
 
     # Filled by the loader: where the runbook came from and where each node was written.
-    _path: Path | None = PrivateAttr(None)
-    _positions: dict[str, Position] = PrivateAttr(default_factory=dict)
+    _path: Path | None = PrivateAttr(default=None)
+    _source_map: Any = PrivateAttr(default=None)  # yamlpos.SourceMap
+    _positions: dict[str, Position] | None = PrivateAttr(default=None)
 
     @property
     def path(self) -> Path | None:
@@ -344,17 +345,26 @@ class Runbook(Model):
 
     @property
     def positions(self) -> dict[str, Position]:
-        """Dotted path (`services.api.failover.0`) -> (file, line, column)."""
+        """Dotted path (`services.api.failover.0`) -> (file, line, column); built on first use."""
+        if self._positions is None:
+            smap = self._source_map
+            table: dict[str, Position] = {}
+            if smap is not None:
+                for path in {*smap.values, *smap.keys}:
+                    pos = smap.key(path)
+                    table[".".join(str(p) for p in path)] = (pos.file, pos.line, pos.column)
+            self._positions = table
         return self._positions
 
     def position(self, *parts: str | int) -> Position:
-        """Where a node was written; falls back to the closest enclosing node."""
-        keys = [str(p) for p in parts]
-        while keys:
-            found = self._positions.get(".".join(keys))
-            if found:
-                return found
-            keys.pop()
+        """Where a node was written (`position("services", "api", "failover", 0)`);
+        falls back to the closest enclosing node."""
+        smap = self._source_map
+        if smap is not None:
+            path = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in parts)
+            pos = smap.key(path)
+            if pos is not None:
+                return (pos.file, pos.line, pos.column)
         return (str(self._path or "<runbook>"), 1, 1)
 
     def where(self, *parts: str | int) -> str:

@@ -1,0 +1,54 @@
+"""JSON Schema of the runbook language, generated from the models (`dro schema`).
+
+Editors use it through yaml-language-server:
+    # yaml-language-server: $schema=./runbook.schema.json
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from dr_orchestrator.runbook.durations import format_duration
+from dr_orchestrator.runbook.models import Playbook, Runbook, RunbookFragment
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+KINDS: dict[str, type] = {"runbook": Runbook, "fragment": RunbookFragment, "playbook": Playbook}
+
+
+def json_schema(kind: str = "runbook") -> dict[str, Any]:
+    model = KINDS[kind]
+    schema: dict[str, Any] = model.model_json_schema(by_alias=True, mode="validation")  # type: ignore[attr-defined]
+    _allow_rollback_shorthand(schema)
+    _duration_defaults(schema)
+    return {"$schema": SCHEMA_DIALECT, "$id": f"https://dr-orchestrator.dev/schema/v1/{kind}.json",
+            "title": f"dr-orchestrator {kind} (v1)", **schema}
+
+
+def _allow_rollback_shorthand(node: Any) -> None:
+    """`rollback: "cmd"` is accepted by the loader (one command on the same host)."""
+    if isinstance(node, dict):
+        props = node.get("properties")
+        if isinstance(props, dict) and "rollback" in props and "kind" in props:
+            props["rollback"] = {"anyOf": [props["rollback"], {"type": "string"}],
+                                 "description": "steps undoing this one, or one command"}
+        for value in node.values():
+            _allow_rollback_shorthand(value)
+    elif isinstance(node, list):
+        for value in node:
+            _allow_rollback_shorthand(value)
+
+
+def _duration_defaults(node: Any) -> None:
+    """pydantic writes timedelta defaults as ISO 8601 (PT30M); show them as the language does (30m)."""
+    if isinstance(node, dict):
+        default = node.get("default")
+        if isinstance(default, str) and default.startswith("P") and "duration" in str(node):
+            node["default"] = format_duration(TypeAdapter(timedelta).validate_python(default))
+        for value in node.values():
+            _duration_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _duration_defaults(value)

@@ -117,16 +117,18 @@ class Executor:
         self.journal.emit(ev.SERVICE_STARTED, service=name)
         done: list[PlannedStep] = []
         degraded = False
-        outcome, reason = st.OK, None
+        outcome: str | None = st.OK
+        reason: str | None = None
         try:
             for step in sp.steps:
                 srec = self.state.steps[step.key]
                 if srec.status == st.SUCCEEDED:
                     done.append(step)
                     continue
-                if srec.status == st.RUNNING:  # in flight when the previous process died
-                    self.journal.emit(ev.STEP_INTERRUPTED, step=step.key, service=name,
-                                      attempt=srec.attempts)
+                if srec.status in (st.RUNNING, st.INTERRUPTED):  # in flight when the run stopped
+                    if srec.status == st.RUNNING:  # killed: nothing recorded its end
+                        self.journal.emit(ev.STEP_INTERRUPTED, step=step.key, service=name,
+                                          attempt=srec.attempts)
                     if step.on_failure == "rollback":
                         self._rollback(name, [*done, step])
                         outcome, reason = st.ROLLED_BACK, f"step {step.name!r} was interrupted"
@@ -150,10 +152,11 @@ class Executor:
             if degraded:
                 outcome = st.DEGRADED
         except BaseException:
-            outcome, reason = st.SVC_FAILED, "executor interrupted"
+            outcome = None  # interrupted: the service stays open for `dro resume`
             raise
         finally:
-            self.journal.emit(ev.SERVICE_FINISHED, service=name, status=outcome, reason=reason)
+            if outcome is not None:
+                self.journal.emit(ev.SERVICE_FINISHED, service=name, status=outcome, reason=reason)
 
     # --- one step --------------------------------------------------------------------
 
@@ -182,10 +185,13 @@ class Executor:
                     wait = min(delay * (2 ** (attempt - 1)), MAX_BACKOFF_S)
                     self.journal.emit(ev.STEP_RETRIED, step=step.key, service=step.service,
                                       attempt=attempt, error=self._message(error), delay_s=wait)
-                else:
+                elif outcome == "failed":
                     self.journal.emit(ev.STEP_FAILED, step=step.key, service=step.service,
-                                      attempt=attempt, error=self._message(error) or "interrupted",
+                                      attempt=attempt, error=self._message(error),
                                       timeout=isinstance(error, StepTimeout))
+                else:  # Ctrl-C / SystemExit mid-step: in flight for `dro resume`
+                    self.journal.emit(ev.STEP_INTERRUPTED, step=step.key, service=step.service,
+                                      attempt=attempt)
             if outcome == "ok":
                 return True
             if outcome == "failed":

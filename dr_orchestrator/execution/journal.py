@@ -50,6 +50,21 @@ def read_journal(path: Path) -> list[Event]:
     return events
 
 
+def repair_tail(path: Path) -> int:
+    """Cut a torn last line (a writer killed mid-write) so appends start on a fresh line.
+
+    Returns the number of bytes removed."""
+    with path.open("rb+") as fh:
+        data = fh.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+        return len(data) - keep
+
+
 class Mirror:
     """Uploads the journal file to a backend whenever it changed (coalesced)."""
 

@@ -205,7 +205,7 @@ class RunState:
         return {k for k, s in self.steps.items() if s.status == SUCCEEDED}
 
     def in_flight(self) -> list[str]:
-        return [k for k, s in self.steps.items() if s.status == RUNNING]
+        return [k for k, s in self.steps.items() if s.status in (RUNNING, INTERRUPTED)]
 
     def failed_steps(self) -> list[StepRecord]:
         return [s for s in self.steps.values() if s.status in (FAILED, INTERRUPTED)]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+
 from dr_orchestrator.errors import BadInput
 from dr_orchestrator.execution.steps.base import BaseHandler, StepContext, StepHandler, StepOutput
+
+KINDS = ("restore", "ssh", "shell", "check", "wait", "approval", "playbook", "terraform")
 
 
 class Registry:
@@ -26,19 +30,9 @@ class Registry:
 
 def default_registry() -> Registry:
     """Every built-in handler (imported lazily: paramiko etc. only when used)."""
-    from dr_orchestrator.execution.steps import (
-        approval,
-        check,
-        playbook,
-        restore,
-        shell,
-        ssh,
-        terraform,
-        wait,
-    )
-
     registry = Registry()
-    for module in (restore, ssh, shell, check, wait, approval, playbook, terraform):
+    for kind in KINDS:
+        module = importlib.import_module(f"dr_orchestrator.execution.steps.{kind}")
         registry.register(module.HANDLER)
     return registry
 

@@ -1,0 +1,165 @@
+"""Journal replay and resume: completed steps never run twice; in-flight steps follow policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from dr_orchestrator.errors import BadInput, LockHeld
+from dr_orchestrator.execution import state as st
+from dr_orchestrator.execution.executor import Executor
+from dr_orchestrator.execution.journal import read_journal
+from dr_orchestrator.execution.locks import PlanLock
+from dr_orchestrator.execution.redact import Redactor
+from dr_orchestrator.execution.resume import check_resumable, load_state, reopen_journal
+from tests.unit.execution.fakes import Crash, Harness, make_plan
+
+
+def crashing_plan(on_failure="abort"):
+    return make_plan({
+        "db": [{}, {}],
+        "api": [{}, {"crash_on_call": 1, "on_failure": on_failure}, {}],
+        "web": [{}],
+    }, deps={"web": ["db", "api"]})
+
+
+def resume(h: Harness):
+    events, state = load_state(h.run_dir)
+    check_resumable(state, h.plan)
+    journal = reopen_journal(h.run_dir, events, state, h.clock, Redactor(), fsync=False)
+    ex = Executor(h.plan, h.context(), journal, h.registry, h.parallel, state=state)
+    journal.emit("run_resumed", run_id="r1")
+    try:
+        return ex.execute()
+    finally:
+        journal.close()
+
+
+def test_resume_after_crash_repeats_no_completed_step(tmp_path):
+    h = Harness(tmp_path, crashing_plan(), parallel=1)
+    with pytest.raises(Crash):
+        h.run()
+    before = list(h.handler.calls)
+    assert before == ["db/0/s0", "db/1/s1", "api/0/s0", "api/1/s1"]
+    _, mid = load_state(h.run_dir)
+    assert not mid.finished and mid.in_flight() == ["api/1/s1"]
+    state = resume(h)
+    after = h.handler.calls[len(before):]
+    assert after == ["api/1/s1", "api/2/s2", "web/0/s0"]
+    assert state.ok() and state.finished and state.resumes == 1
+    # end state equals an uninterrupted run's
+    clean = Harness(tmp_path / "clean", make_plan({"db": [{}, {}], "api": [{}, {}, {}], "web": [{}]},
+                                                  deps={"web": ["db", "api"]}))
+    ref = clean.run()
+    assert {k: s.status for k, s in state.services.items()} == {k: s.status for k, s in ref.services.items()}
+    assert sorted(s.status for s in state.steps.values()) == sorted(s.status for s in ref.steps.values())
+
+
+def test_resume_after_kill_without_any_outcome_recorded(tmp_path):
+    """SIGKILL: the journal ends with step_started (and maybe a torn line)."""
+    h = Harness(tmp_path, crashing_plan(), parallel=1)
+    with pytest.raises(Crash):
+        h.run()
+    path = h.run_dir / "journal.jsonl"
+    lines = path.read_text().splitlines()
+    while json.loads(lines[-1])["type"] != "step_started":
+        lines.pop()
+    path.write_text("\n".join(lines) + "\n" + '{"seq": 99, "type": "step_succ')  # torn tail
+    events = read_journal(path)
+    assert events[-1].type == "step_started"
+    state = resume(h)
+    assert state.ok()
+    assert h.handler.calls.count("api/0/s0") == 1 and h.handler.calls.count("api/1/s1") == 2
+    types = [e.type for e in read_journal(path)]
+    assert "step_interrupted" in types
+
+
+def test_in_flight_step_with_rollback_policy_is_rolled_back(tmp_path):
+    h = Harness(tmp_path, crashing_plan(on_failure="rollback"), parallel=1)
+    with pytest.raises(Crash):
+        h.run()
+    state = resume(h)
+    assert h.handler.rollbacks == ["api/1/s1", "api/0/s0"]
+    assert state.services["api"].status == st.ROLLED_BACK
+    assert state.services["db"].status == st.OK
+    assert state.services["web"].status == st.SKIPPED
+    assert h.handler.calls.count("api/1/s1") == 1  # not run again
+
+
+def test_resume_refuses_a_finished_run_and_a_changed_plan(tmp_path):
+    h = Harness(tmp_path, make_plan({"a": [{}]}))
+    h.run()
+    _, state = load_state(h.run_dir)
+    with pytest.raises(BadInput, match="already finished"):
+        check_resumable(state, h.plan)
+    h2 = Harness(tmp_path / "two", crashing_plan(), parallel=1)
+    with pytest.raises(Crash):
+        h2.run()
+    _, state2 = load_state(h2.run_dir)
+    with pytest.raises(BadInput, match="plan changed"):
+        check_resumable(state2, make_plan({"db": [{}]}))
+
+
+def test_journal_is_append_only_json_lines_with_increasing_seq(tmp_path):
+    h = Harness(tmp_path, make_plan({"a": [{}, {"fail_times": 1, "retries": 1, "retry_delay": 1}]}),
+                fsync=True)
+    h.run()
+    events = read_journal(h.run_dir / "journal.jsonl")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    types = [e.type for e in events]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert types.count("step_started") == 3 and "step_retried" in types
+    assert events[0].data["plan_hash"]
+
+
+def test_secrets_are_redacted_from_the_journal(tmp_path):
+    secret = "hunter2-very-secret"
+    h = Harness(tmp_path, make_plan({"a": [{"print": f"password is {secret}", "fail": True}]}))
+    ctx = h.context()
+    ctx.redactor.add(secret)
+    h.context = lambda: ctx  # type: ignore[method-assign]
+    from dr_orchestrator.execution.journal import Journal
+
+    journal = Journal(h.run_dir / "journal.jsonl", h.clock, ctx.redactor, fsync=False)
+    ex = Executor(h.plan, ctx, journal, h.registry)
+    ex.start(runbook="x", plan_hash="h", note=f"secret {secret}")
+    ex.execute()
+    journal.close()
+    text = (h.run_dir / "journal.jsonl").read_text()
+    assert secret not in text and "***" in text
+    log = (h.run_dir / "output" / "a__0__s0.log").read_text()
+    assert secret not in log and "password is ***" in log
+
+
+def test_lock_excludes_a_second_run_and_takes_over_a_dead_ones(tmp_path):
+    path = tmp_path / "locks" / "plan.lock"
+    first = PlanLock(path, "run-1")
+    first.acquire()
+    with pytest.raises(LockHeld, match="run-1"):
+        PlanLock(path, "run-2").acquire()
+    first.release()
+    assert not path.exists()
+    # a lock left by a process that died is stale
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    path.write_text(json.dumps({"run_id": "run-0", "pid": dead.pid, "host": socket.gethostname(),
+                                "heartbeat": 0}))
+    second = PlanLock(path, "run-3")
+    second.acquire()
+    assert second.took_over and second.took_over["run_id"] == "run-0"
+    assert json.loads(path.read_text())["pid"] == os.getpid()
+    second.release()
+
+
+def test_lock_held_by_a_live_process_with_fresh_heartbeat(tmp_path):
+    import time
+
+    path = tmp_path / "plan.lock"
+    path.write_text(json.dumps({"run_id": "other", "pid": os.getppid(), "host": socket.gethostname(),
+                                "heartbeat": time.time()}))
+    with pytest.raises(LockHeld):
+        PlanLock(path, "mine").acquire()

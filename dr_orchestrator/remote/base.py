@@ -49,6 +49,7 @@ class HostSpec:
     connect_timeout: float = 10.0
     name: str | None = None  # display name (the runbook's host id)
     key_passphrase: str | None = field(default=None, repr=False, compare=False)
+    key_data: str | None = field(default=None, repr=False, compare=False)  # key text, e.g. from a secret
 
     @classmethod
     def from_mapping(cls, spec: Mapping[str, object]) -> HostSpec:

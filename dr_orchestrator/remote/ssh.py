@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import io
 import os
 import shlex
 import threading
@@ -46,6 +47,8 @@ def command_line(command: Command, cwd: str | None = None) -> str:
 
 
 def _load_key(spec: HostSpec) -> paramiko.PKey | None:
+    if spec.key_data is not None:
+        return _key_from_text(spec)
     if spec.key_path is None:
         return None
     path = os.path.expanduser(spec.key_path)
@@ -62,6 +65,22 @@ def _load_key(spec: HostSpec) -> paramiko.PKey | None:
         # The exception text names the problem (wrong passphrase, unknown type), never key bytes.
         raise AuthFailed(f"cannot load SSH key file {path}: {type(exc).__name__}: {exc}",
                          "check that it is an OpenSSH/PEM private key (ed25519, ecdsa or rsa)") from exc
+
+
+def _key_from_text(spec: HostSpec) -> paramiko.PKey:
+    """A private key given as text (a secret reference); the text never reaches a message."""
+    assert spec.key_data is not None
+    errors = []
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key(io.StringIO(spec.key_data), spec.key_passphrase)
+        except paramiko.PasswordRequiredException as exc:
+            raise AuthFailed(f"the SSH key given for {spec.display} is encrypted and no passphrase was given",
+                             "give the key's passphrase as a secret reference") from exc
+        except (paramiko.SSHException, ValueError) as exc:
+            errors.append(type(exc).__name__)
+    raise AuthFailed(f"the SSH key given for {spec.display} is not a usable private key "
+                     f"({', '.join(errors)})", "give an OpenSSH/PEM private key (ed25519, ecdsa or rsa)")
 
 
 def open_client(spec: HostSpec) -> paramiko.SSHClient:

@@ -1,9 +1,10 @@
 """SFTP backend (paramiko, via remote/ssh.py): `sftp://user@host:port/path`.
 
-Options (runbook or URL query): `key=PATH` or `key=file:PATH` (private key),
+Options (runbook or URL query): `key=PATH` or `key=file:PATH` (private key file;
+`key_file=PATH` too) or `key=env:NAME` (the key's text in an environment variable),
 `known_hosts=PATH`, `accept_unknown_host_key=true` (trust a new host on first use;
-a changed key is always refused). A path starting with `/~/` is relative to the
-login directory.
+a changed key is always refused), `connect_timeout=SECONDS`. A path starting with
+`/~/` is relative to the login directory; any other path is absolute.
 
 Writes go to a temp name in the target directory, are fsynced
 (fsync@openssh.com) and renamed into place: `posix-rename` replaces, plain SFTP v3
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import paramiko
 from paramiko.sftp import CMD_EXTENDED, int64
@@ -42,44 +43,52 @@ from dr_orchestrator.remote.base import HostSpec
 from dr_orchestrator.remote.errors import HostUnreachable
 from dr_orchestrator.remote.ssh import SSHSession
 from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, validate_key, validate_prefix
+from dr_orchestrator.storage.url import StorageURL, parse_url
 
 _TMP_PREFIX = ".dro-tmp-"
 _CHUNK = 1 << 20
 READ_WINDOW = 8 << 20  # bytes prefetched ahead of a reader: bounds memory, keeps the pipe full
-MAX_CHANNELS = 4  # SFTP channels per backend (sshd allows 10 sessions per connection by default)
+MAX_CHANNELS = 8  # SFTP channels per backend (sshd allows 10 sessions per connection by default)
 _TRUE = {"1", "true", "yes", "on"}
-_OPTIONS = {"key", "known_hosts", "accept_unknown_host_key", "connect_timeout"}
 
 
 def open_sftp_backend(url: str, options: Mapping[str, str] | None = None) -> SFTPBackend:
-    """The registry's entry point for the `sftp` scheme."""
-    parts = urlsplit(url)
-    if parts.scheme != "sftp" or not parts.hostname:
+    """Open `sftp://user@host:port/path` with runbook options (no retry wrapper)."""
+    if urlsplit(url).scheme != "sftp":
         raise BadInput(f"not an sftp URL: {url!r}", "use sftp://user@host:port/path")
+    return from_url(parse_url(url, options))
+
+
+def from_url(parsed: StorageURL) -> SFTPBackend:
+    """The registry's entry point for the `sftp` scheme."""
+    parts = urlsplit(f"sftp://{parsed.netloc}/")
+    if not parts.hostname:
+        raise BadInput(f"sftp URL {parsed.display!r} names no host", "use sftp://user@host:port/path")
     if parts.password is not None:
         raise BadInput("passwords in sftp:// URLs are not supported",
                        "authenticate with a key: add the option key=PATH to the storage location")
-    opts = dict(parse_qsl(parts.query))
-    opts.update(options or {})
-    unknown = set(opts) - _OPTIONS
-    if unknown:
-        raise BadInput(f"unknown sftp option(s) {', '.join(sorted(unknown))}",
-                       f"known options: {', '.join(sorted(_OPTIONS))}")
-    key = opts.get("key")
-    if key is not None and key.startswith("file:"):
-        key = key[len("file:"):]
-    path = unquote(parts.path)
-    # '/~/x' is relative: the server resolves relative paths against the login directory.
-    root = path[3:] if path.startswith("/~/") else "" if path == "/~" else path
-    root = root or "."
+    key_path = parsed.option("key_file")
+    key_data = None
+    key = parsed.option("key")
+    if key is not None:
+        if key.startswith("file:"):
+            key_path = key[len("file:"):]
+        elif key.startswith("env:"):
+            key_data = parsed.secret("key")
+        else:
+            key_path = key
+    # '~/x' is relative: the server resolves relative paths against the login directory.
+    path = unquote(parsed.path).strip("/")
+    root = path[2:] if path.startswith("~/") else "." if path in ("", "~") else "/" + path
     try:
         port = parts.port or 22
+        timeout = float(parsed.option("connect_timeout") or 15)
     except ValueError as exc:
-        raise BadInput(f"bad port in sftp URL {url!r}") from exc
+        raise BadInput(f"{parsed.display}: bad port or connect_timeout ({exc})") from None
+    accept = (parsed.option("accept_unknown_host_key") or "false").lower() in _TRUE
     spec = HostSpec(address=parts.hostname, port=port, user=unquote(parts.username) if parts.username else None,
-                    key_path=key, known_hosts=opts.get("known_hosts"),
-                    accept_unknown=opts.get("accept_unknown_host_key", "false").lower() in _TRUE,
-                    connect_timeout=float(opts.get("connect_timeout", "15")))
+                    key_path=key_path, key_data=key_data, known_hosts=parsed.option("known_hosts"),
+                    accept_unknown=accept, connect_timeout=timeout)
     return SFTPBackend(spec, root)
 
 

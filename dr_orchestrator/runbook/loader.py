@@ -9,9 +9,11 @@ every issue found so far.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from dr_orchestrator.errors import Issue
 from dr_orchestrator.runbook.describe import describe
@@ -66,14 +68,41 @@ def load(path: Path, variables: dict[str, Any] | None = None) -> Loaded:
             raw[section] = {}
     if variables:
         raw["variables"] = {**(raw["variables"] if isinstance(raw["variables"], dict) else {}), **variables}
-    _substitute(raw, smap, out.issues)
+    _substitute(raw, smap, out.issues, builtins(path))
     scan_secrets(raw, (), smap, out.issues)
     out.names = {s: set(raw[s]) if isinstance(raw[s], dict) else set() for s in SECTIONS}
     out.runbook = _build(raw, smap, out.issues)
     if out.runbook is not None:
         out.runbook._path = path
         out.runbook._source_map = smap
+        _absolute_storage(out.runbook)
     return out
+
+
+def builtins(path: Path) -> dict[str, Any]:
+    """Variables every runbook has: `${runbook_dir}` (absolute directory of the main file)
+    and `${python}` (the interpreter running dro, for portable local commands)."""
+    return {"runbook_dir": str(path.resolve().parent), "python": sys.executable}
+
+
+def _absolute_storage(runbook: Runbook) -> None:
+    """`file://` locations relative to the runbook's directory become absolute, so every
+    consumer (storage, replication, drills) opens the same directory whatever its cwd."""
+    for site in runbook.sites.values():
+        site.storage = absolute_file_url(site.storage, runbook.base_dir)
+        if site.drill is not None and site.drill.storage:
+            site.drill.storage = absolute_file_url(site.drill.storage, runbook.base_dir)
+
+
+def absolute_file_url(url: str, base: Path) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return url
+    raw = parts.netloc + parts.path if parts.netloc not in ("", "localhost") else parts.path
+    target = Path(raw).expanduser()
+    if not target.is_absolute():
+        target = (base / target).resolve()
+    return urlunsplit(("file", "", str(target), parts.query, parts.fragment))
 
 
 # --- includes ---------------------------------------------------------------------------
@@ -146,10 +175,16 @@ def _merge(main: dict[str, Any], smap: SourceMap, frag: dict[str, Any], fmap: So
 # --- variables and secrets --------------------------------------------------------------
 
 
-def _substitute(raw: dict[str, Any], smap: SourceMap, issues: list[Issue]) -> None:
-    variables = raw.get("variables")
-    if not isinstance(variables, dict):
-        variables = {}
+def _substitute(raw: dict[str, Any], smap: SourceMap, issues: list[Issue], builtin: dict[str, Any]) -> None:
+    declared = raw.get("variables")
+    if not isinstance(declared, dict):
+        declared = {}
+    # A variable may use the built-ins and the variables defined before it.
+    variables: dict[str, Any] = dict(builtin)
+    for name, value in declared.items():
+        variables[name] = _subst_node(value, ("variables", name), variables, smap, issues)
+    if isinstance(raw.get("variables"), dict):
+        raw["variables"] = {k: variables[k] for k in declared}
     for key in list(raw):
         if key not in ("variables", "apiVersion", "kind"):
             raw[key] = _subst_node(raw[key], (key,), variables, smap, issues)

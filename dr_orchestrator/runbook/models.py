@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from dr_orchestrator.runbook.durations import Duration
 from dr_orchestrator.runbook.secrets import SecretRef
@@ -27,6 +27,18 @@ Provider = Literal["local", "aws", "gcp", "azure", "sftp", "onprem"]
 OnFailure = Literal["abort", "continue", "rollback"]
 Scalar = str | int | float | bool
 Position = tuple[str, int, int]  # (file, line, column), 1-based
+
+
+
+def _argument(value: Any) -> Any:
+    """Numbers in an argv list are arguments too: [sleep, 5] means ["sleep", "5"]."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+# One argv element or env value; YAML numbers are accepted and kept as their text.
+Arg = Annotated[str, BeforeValidator(_argument)]
 
 # Used when a step gives no `estimate` (and is not a wait/check whose length is known).
 DEFAULT_STEP_ESTIMATE = timedelta(seconds=60)
@@ -127,7 +139,7 @@ class CommandSource(Model):
     type: Literal["command"]
     name: str
     host: str | None = None
-    command: list[str] = Field(min_length=1, description="argv whose stdout is backed up")
+    command: list[Arg] = Field(min_length=1, description="argv whose stdout is backed up")
 
 
 Source = Annotated[PathsSource | PostgresSource | SqliteSource | CommandSource, Field(discriminator="type")]
@@ -191,19 +203,23 @@ class RestoreStep(StepBase):
         default="latest", description="'latest', a snapshot id, or an ISO time (latest before it)"
     )
     source: str | None = Field(default=None, description="only this source of the data class (by name)")
+    from_site: str | None = Field(
+        default=None,
+        description="site whose repository to restore from; default: the site the action runs at",
+    )
 
 
 class SshStep(StepBase):
     kind: Literal["ssh"]
     host: str
-    command: str | list[str]
+    command: str | list[Arg]
 
 
 class ShellStep(StepBase):
     kind: Literal["shell"]
-    command: str | list[str] = Field(description="argv list (preferred) or a /bin/sh -c string")
+    command: str | list[Arg] = Field(description="argv list (preferred) or a /bin/sh -c string")
     cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, Arg] = Field(default_factory=dict)
 
 
 class CheckStep(StepBase):
@@ -224,7 +240,7 @@ class CheckStep(StepBase):
     expect: str | None = Field(
         default=None, description="sql: expected first value; command: expected stdout"
     )
-    command: str | list[str] | None = None
+    command: str | list[Arg] | None = None
     interval: Duration = timedelta(seconds=2)
     deadline: Duration | None = Field(default=None, description="keep retrying the check until this elapses")
 

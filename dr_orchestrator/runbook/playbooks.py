@@ -3,8 +3,8 @@
 The file is YAML first (so every step keeps its line number), then each string value is
 rendered in a *sandboxed* Jinja2 environment with StrictUndefined: a playbook cannot
 reach Python internals, and a variable nobody passed is an error, never an empty string.
-Context, later wins: runbook variables, param defaults, built-ins (service, site, action,
-host), the step's `vars`.
+Context, later wins: runbook built-ins (runbook_dir, python) and variables, param
+defaults, the caller's context (service, site, action), host, the step's `vars`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from dr_orchestrator.errors import Issue, ValidationFailed
-from dr_orchestrator.runbook.loader import scan_secrets
+from dr_orchestrator.runbook.loader import builtins, scan_secrets
 from dr_orchestrator.runbook.models import AnyStep, Playbook, PlaybookStep, Runbook, Step
 from dr_orchestrator.runbook.suggest import did_you_mean
 from dr_orchestrator.runbook.typecheck import check
@@ -117,7 +117,8 @@ def expand(runbook: Runbook, step: PlaybookStep, *, base_dir: Path | None = None
                                  "missing-param"))
     if issues:
         return Expansion([], loaded.smap, loaded, issues)
-    ctx: dict[str, Any] = dict(runbook.variables)
+    ctx: dict[str, Any] = builtins(runbook.path) if runbook.path is not None else {}
+    ctx.update(runbook.variables)
     ctx.update({k: p.default for k, p in book.params.items() if p.default is not None})
     ctx.update(context or {})
     if step.host is not None:

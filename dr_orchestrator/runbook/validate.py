@@ -205,16 +205,29 @@ class Checker:
                           "raise the timeout or correct the estimate", "estimate-timeout", smap=smap)
             if isinstance(step, RestoreStep) and self.ref(
                     spath + ("data_class",), "data class", step.data_class, "data_classes", owner, smap=smap):
-                self.restore(step, spath, owner, svc, smap)
+                self.restore(step, spath, owner, svc, site, smap)
             if step.rollback:
                 self.steps(step.rollback, spath + ("rollback",), service, site, context, smap, via, depth)
             if isinstance(step, PlaybookStep):
                 self.playbook(step, spath, service, site, context, smap, owner, depth)
 
-    def restore(self, step: RestoreStep, path: PathKey, owner: str, svc: Any, smap: SourceMap) -> None:
+    def restore(self, step: RestoreStep, path: PathKey, owner: str, svc: Any, site: str | None,
+                smap: SourceMap) -> None:
         dc = self.rb.data_classes.get(step.data_class)
         if dc is None:
             return
+        holders = [dc.source_site, *dc.replicate_to]
+        if step.from_site is not None:
+            if self.ref(path + ("from_site",), "site", step.from_site, "sites", owner, smap=smap) \
+                    and step.from_site not in holders:
+                self.error(path + ("from_site",), f"{owner} restores '{step.data_class}' from site "
+                           f"'{step.from_site}', which holds no copy of it",
+                           f"copies exist at: {', '.join(holders)}", "restore-site", smap=smap)
+        elif site is not None and site in self.rb.sites and site not in holders:
+            self.error(path + ("data_class",), f"{owner} restores '{step.data_class}' at site '{site}', "
+                       f"but that data class is not replicated there",
+                       f"add '{site}' to replicate_to of data class '{step.data_class}', or set from_site: "
+                       f"(one of {', '.join(holders)})", "restore-site", smap=smap)
         if step.data_class not in svc.data_classes:
             self.warn(path + ("data_class",), f"{owner} restores data class '{step.data_class}' that the "
                       "service does not list in data_classes", "add it to the service's data_classes",

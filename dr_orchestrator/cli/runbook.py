@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
             raise ValidationFailed(report.issues, report.summary())
         else:
             render_issues(report.issues)
-            console.print(report.summary(), highlight=False, markup=False)
+            console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
 
     @app.command("schema")
     def schema_cmd(

@@ -172,18 +172,25 @@ class StepBase(Model):
     estimate: Duration | None = Field(default=None, description="expected duration, used by the planner")
     on_failure: OnFailure = "abort"
     rollback: list[Step] | None = Field(
-        default=None, description="steps undoing this one; a single string is a command on the same host"
+        default=None, description="steps undoing this one, or one command (string or argv list)"
     )
 
     @model_validator(mode="before")
     @classmethod
     def _rollback_shorthand(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("rollback"), str):
+        """`rollback: "cmd"` or `rollback: [argv…]`: one command, over SSH on the step's host
+        (ssh/restore/check steps with a host), else as a local process."""
+        if not isinstance(data, dict):
+            return data
+        rollback = data.get("rollback")
+        is_argv = isinstance(rollback, list) and rollback and all(
+            isinstance(a, str | int | float) and not isinstance(a, bool) for a in rollback)
+        if isinstance(rollback, str) or is_argv:
             data = dict(data)
             if data.get("host") and data.get("kind") in ("ssh", "restore", "check"):
-                data["rollback"] = [{"kind": "ssh", "host": data["host"], "command": data["rollback"]}]
+                data["rollback"] = [{"kind": "ssh", "host": data["host"], "command": rollback}]
             else:
-                data["rollback"] = [{"kind": "shell", "command": data["rollback"]}]
+                data["rollback"] = [{"kind": "shell", "command": rollback}]
         return data
 
     def label(self) -> str:

@@ -28,12 +28,13 @@ def json_schema(kind: str = "runbook") -> dict[str, Any]:
 
 
 def _allow_rollback_shorthand(node: Any) -> None:
-    """`rollback: "cmd"` is accepted by the loader (one command on the same host)."""
+    """`rollback: "cmd"` / `rollback: [argv…]` are accepted by the loader (one command)."""
     if isinstance(node, dict):
         props = node.get("properties")
         if isinstance(props, dict) and "rollback" in props and "kind" in props:
-            props["rollback"] = {"anyOf": [props["rollback"], {"type": "string"}],
-                                 "description": "steps undoing this one, or one command"}
+            props["rollback"] = {"anyOf": [props["rollback"], {"type": "string"},
+                                           {"type": "array", "items": {"type": ["string", "number"]}}],
+                                 "description": "steps undoing this one, or one command (string or argv)"}
         for value in node.values():
             _allow_rollback_shorthand(value)
     elif isinstance(node, list):

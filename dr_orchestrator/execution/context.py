@@ -47,6 +47,7 @@ class RunContext:
     auto_approve: bool = False
     dry_run: bool = False
     rebuild_host: str | None = None  # `dro rebuild --host`: steps without a host run on it
+    site_override: str | None = None  # `--to SITE`: where the action's steps run
     interactive: Callable[[], bool] = _stdin_is_tty
     prompt: Callable[[str], bool] = _default_prompt
     connect: Callable[[Any], Any] | None = None  # HostSpec -> Runner; default remote.connect
@@ -81,6 +82,8 @@ class RunContext:
     # --- hosts -----------------------------------------------------------------
 
     def site_for(self, service: str) -> str | None:
+        if self.site_override:
+            return self.site_override
         action_site = getattr(self.runbook, "action_site", None)
         if not callable(action_site) or service not in getattr(self.runbook, "services", {}):
             return None

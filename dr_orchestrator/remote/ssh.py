@@ -57,6 +57,12 @@ def _load_key(spec: HostSpec) -> paramiko.PKey | None:
                          "set the host's key path to an existing private key file")
     try:
         return paramiko.PKey.from_path(path, spec.key_passphrase)
+    except TypeError as exc:
+        # paramiko 5 lets cryptography's "password was not provided" TypeError through.
+        if spec.key_passphrase is None and "password" in str(exc).lower():
+            raise AuthFailed(f"SSH key file {path} is encrypted and no passphrase was given",
+                             "give the key's passphrase as a secret reference") from exc
+        raise
     except paramiko.PasswordRequiredException as exc:
         raise AuthFailed(f"SSH key file {path} is encrypted and no passphrase was given",
                          "give the key's passphrase as a secret reference, or use an unencrypted "
@@ -74,7 +80,9 @@ def _key_from_text(spec: HostSpec) -> paramiko.PKey:
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
             return cls.from_private_key(io.StringIO(spec.key_data), spec.key_passphrase)
-        except paramiko.PasswordRequiredException as exc:
+        except (paramiko.PasswordRequiredException, TypeError) as exc:
+            if isinstance(exc, TypeError) and "password" not in str(exc).lower():
+                raise
             raise AuthFailed(f"the SSH key given for {spec.display} is encrypted and no passphrase was given",
                              "give the key's passphrase as a secret reference") from exc
         except (paramiko.SSHException, ValueError) as exc:

@@ -16,9 +16,21 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
-from dr_orchestrator.app import repo as app
 from dr_orchestrator.cli.common import err_console, print_json
 from dr_orchestrator.errors import BadInput
+
+
+class _LazyApp:
+    """dr_orchestrator.app.repo, imported on first use: the crypto/compression stack costs
+    ~0.4 s to import and `dro` commands of other areas should not pay for it."""
+
+    def __getattr__(self, name: str) -> Any:
+        from dr_orchestrator.app import repo as module
+
+        return getattr(module, name)
+
+
+app = _LazyApp()
 
 REPO = typer.Option(None, "--repo", "-r", envvar="DRO_REPO", help="Repository URL (or set DRO_REPO).")
 PWFILE = typer.Option(None, "--password-file", help="File whose first line is the password (else DRO_PASSWORD).")

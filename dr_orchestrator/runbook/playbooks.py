@@ -9,12 +9,13 @@ defaults, the caller's context (service, site, action), host, the step's `vars`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -119,20 +120,56 @@ def expand(runbook: Runbook, step: PlaybookStep, *, base_dir: Path | None = None
         return Expansion([], loaded.smap, loaded, issues)
     ctx: dict[str, Any] = builtins(runbook.path) if runbook.path is not None else {}
     ctx.update(runbook.variables)
-    ctx.update({k: p.default for k, p in book.params.items() if p.default is not None})
+    ctx.update({k: p.default for k, p in book.params.items() if "default" in p.model_fields_set})
     ctx.update(context or {})
     if step.host is not None:
         ctx.setdefault("host", step.host)
     ctx.update(step.vars)
     rendered: list[Any] = []
+    smap = SourceMap()  # positions re-indexed for the steps kept (`when:` may drop some)
     for index, raw_step in enumerate(book.steps):
+        if not _wanted(raw_step, ("steps", index), ctx, loaded, caller, step.playbook, issues):
+            continue
+        raw_step = {k: v for k, v in raw_step.items() if k != "when"}
+        _reindex(loaded.smap, ("steps", index), ("steps", len(rendered)), smap)
         rendered.append(_render(raw_step, ("steps", index), ctx, loaded, caller, step.playbook, issues))
     if issues:
         return Expansion([], loaded.smap, loaded, issues)
-    steps, found = check(list[Step], rendered, ("steps",), {"steps": rendered}, loaded.smap)
+    steps, found = check(list[Step], rendered, ("steps",), {"steps": rendered}, smap)
     if found:
-        return Expansion([], loaded.smap, loaded, found)
-    return Expansion(list(steps), loaded.smap, loaded, [])
+        return Expansion([], smap, loaded, found)
+    return Expansion(list(steps), smap, loaded, [])
+
+
+def _wanted(raw_step: dict[str, Any], path: PathKey, ctx: dict[str, Any], loaded: LoadedPlaybook,
+            caller: Pos, name: str, issues: list[Issue]) -> bool:
+    """A step's `when:` (a Jinja2 expression without braces, e.g. `provider == 'route53'`)."""
+    if "when" not in raw_step:
+        return True
+    where = loaded.smap.value(path + ("when",)) or Pos(str(loaded.path), 1, 1)
+    expr = raw_step["when"]
+    if isinstance(expr, bool):
+        return expr
+    try:
+        return bool(_ENV.compile_expression(str(expr), undefined_to_none=False)(**ctx))
+    except UndefinedError as exc:
+        missing = str(exc.message or "").split("'")[1] if "'" in str(exc.message) else str(exc.message)
+        issues.append(_issue(caller, f"playbook '{name}' uses undefined variable '{missing}' "
+                                     f"({where.file}:{where.line})",
+                             did_you_mean(missing, ctx, fallback=f"pass it in the step's vars: ({missing}: …)"),
+                             "undefined-variable"))
+    except TemplateError as exc:
+        issues.append(_issue(where, f"invalid when: in playbook '{name}': {exc}",
+                             "write a Jinja2 expression without braces, e.g. provider == 'aws'", "template"))
+    return False
+
+
+def _reindex(source: SourceMap, old: PathKey, new: PathKey, into: SourceMap) -> None:
+    size = len(old)
+    for table, target in ((source.keys, into.keys), (source.values, into.values)):
+        for path, pos in table.items():
+            if path[:size] == old:
+                target[new + path[size:]] = pos
 
 
 def _render(node: Any, path: PathKey, ctx: dict[str, Any], loaded: LoadedPlaybook, caller: Pos,
@@ -145,6 +182,12 @@ def _render(node: Any, path: PathKey, ctx: dict[str, Any], loaded: LoadedPlayboo
         return node
     where = loaded.smap.value(path) or Pos(str(loaded.path), 1, 1)
     try:
+        single = _SINGLE.fullmatch(node)
+        if single:  # "{{ expr }}" alone keeps the value's type: a port stays an int, null stays null
+            value = _expression(single.group(1))(**ctx)
+            if isinstance(value, Undefined):
+                str(value)  # raises UndefinedError, as a template would
+            return value
         return _template(node).render(ctx)
     except UndefinedError as exc:
         missing = str(exc.message or "").split("'")[1] if "'" in str(exc.message) else str(exc.message)
@@ -165,6 +208,14 @@ def _render(node: Any, path: PathKey, ctx: dict[str, Any], loaded: LoadedPlayboo
 @lru_cache(maxsize=4096)
 def _template(text: str) -> Any:
     return _ENV.from_string(text)
+
+
+@lru_cache(maxsize=4096)
+def _expression(text: str) -> Any:
+    return _ENV.compile_expression(text, undefined_to_none=False)
+
+
+_SINGLE = re.compile(r"\{\{((?:(?!\{\{|\}\}|\{%).)*)\}\}", re.DOTALL)
 
 
 def _issue(pos: Pos, message: str, hint: str | None, code: str) -> Issue:

@@ -8,6 +8,7 @@ stays one step (with its own estimate) and the plan carries a warning.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,13 @@ class _Expander:
     def __init__(self, runbook: Any) -> None:
         self.runbook = runbook
         self.warnings: list[str] = []
+        self.expand: Callable[..., Any] | None
         try:
-            from dr_orchestrator.runbook import expand_playbook  # type: ignore[attr-defined]
-        except ImportError:
-            expand_playbook = None
-        self.expand = expand_playbook
+            from dr_orchestrator.runbook import expand_playbook
+        except ImportError:  # the runbook package predates playbooks
+            self.expand = None
+        else:
+            self.expand = expand_playbook
         base = getattr(runbook, "base_dir", None)
         self.base_dir = Path(base) if base is not None else Path.cwd()
 

@@ -17,7 +17,7 @@ READ_BLOCK = 8 << 20
 
 def make_chunker(params: ChunkerParams, seed: int) -> FastCDC:
     return FastCDC(params.avg, min_size=params.min, max_size=params.max, normalized_chunking=1,
-                   seed=seed & 0xFFFFFFFFFFFFFFFF)
+                   seed=seed & 0x7FFFFFFFFFFFFFFF)  # pyfastcdc shifts it left: 63 bits
 
 
 def iter_chunks(cdc: FastCDC, read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator[memoryview]:

@@ -63,7 +63,7 @@ class Repository:
         self.index = Index()
         self.lock_ttl = DEFAULT_TTL
         self._trees: dict[str, list[Node]] = {}
-        self._snapshots: list[Snapshot] | None = None
+        self._snap_cache: dict[str, Snapshot] = {}
 
     def __repr__(self) -> str:
         return f"Repository({self.backend.url!r}, id={self.config.id[:8]})"
@@ -144,6 +144,10 @@ class Repository:
     def read_blob(self, blob_id: bytes, blob_type: str, what: str = "") -> bytes:
         loc = self.index.get(blob_id)
         if loc is None:
+            # Another process may have added it since we loaded the index.
+            self.reload_index()
+            loc = self.index.get(blob_id)
+        if loc is None:
             raise IntegrityError(f"{what or 'blob'}: blob {blob_id.hex()[:16]} is not in the index",
                                  "run `dro verify`; the repository is missing data")
         try:
@@ -165,17 +169,21 @@ class Repository:
         return nodes
 
     def snapshots(self) -> list[Snapshot]:
-        if self._snapshots is None:
-            out = []
-            for info in self.backend.list("snapshots/"):
-                sid = info.key.rsplit("/", 1)[-1]
-                raw = self.backend.get(info.key)
-                if object_name(raw) != sid:
-                    raise IntegrityError(f"snapshot {sid[:8]} does not match its name (damaged)",
-                                         "restore it from a replica or remove it")
-                out.append(Snapshot.from_doc(sid, open_doc(self.keys, "snapshot", raw, f"snapshot {sid[:8]}")))
-            self._snapshots = sorted(out, key=lambda s: s.time)
-        return list(self._snapshots)
+        # Always list (other processes add and forget snapshots); decode each one once.
+        out: list[Snapshot] = []
+        for info in self.backend.list("snapshots/"):
+            sid = info.key.rsplit("/", 1)[-1]
+            if sid in self._snap_cache:
+                out.append(self._snap_cache[sid])
+                continue
+            raw = self.backend.get(info.key)
+            if object_name(raw) != sid:
+                raise IntegrityError(f"snapshot {sid[:8]} does not match its name (damaged)",
+                                     "restore it from a replica or remove it")
+            snap = Snapshot.from_doc(sid, open_doc(self.keys, "snapshot", raw, f"snapshot {sid[:8]}"))
+            self._snap_cache[sid] = snap
+            out.append(snap)
+        return sorted(out, key=lambda s: s.time)
 
     def find_snapshot(self, ref: str, at: datetime | None = None) -> Snapshot:
         return select(self.snapshots(), ref, at)
@@ -247,7 +255,6 @@ class Repository:
             snap.id = object_name(stored)
             lk.check()
             self.backend.put(snapshot_key(snap.id), stored, retain_until=retain_until)
-            self._snapshots = None
             return snap
 
     def restore(self, snapshot: Snapshot, target_dir: str, *, includes: tuple[str, ...] | list[str] = (),
@@ -278,18 +285,15 @@ class Repository:
         if dry_run:
             return apply_policy(self.snapshots(), policy, now=now)
         with self.lock(exclusive=True, purpose="forget"):
-            self._snapshots = None
             result = apply_policy(self.snapshots(), policy, now=now)
             for s in result.remove:
                 self.backend.delete(snapshot_key(s.id))
-            self._snapshots = None
             return result
 
     def prune(self, *, dry_run: bool = False, progress: Progress | None = None) -> PruneReport:
         from dr_orchestrator.repository.prune import Pruner
 
         with self.lock(exclusive=True, purpose="prune") as lk:
-            self._snapshots = None
             return Pruner(self, lk, progress=progress).run(dry_run=dry_run)
 
     def reload_index(self) -> None:

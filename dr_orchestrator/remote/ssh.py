@@ -17,7 +17,7 @@ import shlex
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, cast
 
 import paramiko
@@ -249,7 +249,6 @@ class SSHSession:
         self._pooled = pooled
         self._conn: Connection | None = POOL.acquire(spec) if pooled else Connection(spec, open_client(spec))
         self._lock = threading.Lock()
-        self._sftp: paramiko.SFTPClient | None = None
 
     def __repr__(self) -> str:
         return f"SSHSession({self.spec.display!r})"
@@ -268,7 +267,6 @@ class SSHSession:
             if conn is None:
                 raise HostUnreachable(f"session to {self.spec.display} is closed")
             if not conn.alive():
-                self._sftp = None
                 if self._pooled:
                     POOL.release(conn)
                     conn = POOL.acquire(self.spec)
@@ -308,58 +306,104 @@ class SSHSession:
                                   ) from exc
         return client
 
-    def _shared_sftp(self) -> paramiko.SFTPClient:
+    @contextlib.contextmanager
+    def _sftp_channel(self) -> Iterator[paramiko.SFTPClient]:
+        # One SFTP client per transfer: paramiko's SFTPClient must not serve two threads at
+        # once (a synchronous reply read by the wrong thread is lost).
         conn = self.connection
-        with self._lock:
-            if self._sftp is None or self._sftp.sock.closed:
-                self._sftp = conn.client.open_sftp()
-            return self._sftp
+        with conn.slots:
+            sftp = self.open_sftp()
+            try:
+                yield sftp
+            finally:
+                sftp.close()
 
     def put_file(self, local_path: str, remote_path: str, *, mode: int | None = None) -> None:
-        sftp = self._shared_sftp()
         tmp = _temp_beside(remote_path)
-        try:
-            sftp.put(local_path, tmp)
-            if mode is not None:
-                sftp.chmod(tmp, mode)
-            sftp.posix_rename(tmp, remote_path)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                sftp.remove(tmp)
-            raise
+        with self._sftp_channel() as sftp:
+            try:
+                sftp.put(local_path, tmp)
+                if mode is not None:
+                    sftp.chmod(tmp, mode)
+                sftp.posix_rename(tmp, remote_path)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    sftp.remove(tmp)
+                raise
 
     def get_file(self, remote_path: str, local_path: str) -> None:
-        sftp = self._shared_sftp()
         tmp = _temp_beside(local_path)
-        try:
-            sftp.get(remote_path, tmp)
-            os.replace(tmp, local_path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with self._sftp_channel() as sftp:
+            try:
+                sftp.get(remote_path, tmp)
+                os.replace(tmp, local_path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
 
     def open_file(self, path: str, mode: str = "rb") -> IO[bytes]:
+        """A remote file with its own SFTP channel, released when the file is closed."""
         if mode not in ("rb", "wb", "ab"):
             raise ValueError(f"unsupported mode {mode!r}")
-        f = self._shared_sftp().open(path, mode)
+        conn = self.connection
+        conn.slots.acquire()
+        try:
+            sftp = self.open_sftp()
+        except BaseException:
+            conn.slots.release()
+            raise
+        try:
+            f = sftp.open(path, mode)
+        except BaseException:
+            sftp.close()
+            conn.slots.release()
+            raise
         if mode != "rb":
             f.set_pipelined(True)  # acks are checked on close; ~100x faster than waiting on each write
-        return cast(IO[bytes], f)
+        return cast(IO[bytes], _OwnedFile(f, sftp, conn.slots.release))
 
     def close(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None
-            sftp, self._sftp = self._sftp, None
-        if sftp is not None:
-            with contextlib.suppress(Exception):
-                sftp.close()
         if conn is None:
             return
         if self._pooled:
             POOL.release(conn)
         else:
             conn.close()
+
+
+class _OwnedFile:
+    """An SFTP file that closes its own SFTP client (and frees its channel slot) on close."""
+
+    def __init__(self, f: paramiko.SFTPFile, sftp: paramiko.SFTPClient, release: Callable[[], object]) -> None:
+        self._f = f
+        self._sftp = sftp
+        self._release: Callable[[], object] | None = release
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._f, name)
+
+    def __enter__(self) -> _OwnedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._f)
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is None:
+            return
+        try:
+            self._f.close()  # a pipelined write error surfaces here
+        finally:
+            with contextlib.suppress(Exception):
+                self._sftp.close()
+            release()
 
 
 def _temp_beside(path: str) -> str:

@@ -139,6 +139,22 @@ class RunnerContract:
             assert f.read() == b"x" * 400_000
         assert [p.name for p in remote.parent.iterdir()] == ["copy.bin"]  # no temp file left
 
+    def test_parallel_file_transfers(self, runner: Runner, tmp_path: Path) -> None:
+        blobs = {i: os.urandom(200_000 + i) for i in range(10)}
+        for i, b in blobs.items():
+            (tmp_path / f"in{i}").write_bytes(b)
+
+        def one(i: int) -> None:
+            runner.put_file(str(tmp_path / f"in{i}"), str(tmp_path / f"out{i}"))
+            runner.get_file(str(tmp_path / f"out{i}"), str(tmp_path / f"back{i}"))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in blobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert {i: (tmp_path / f"back{i}").read_bytes() for i in blobs} == blobs
+
     def test_parallel_commands(self, runner: Runner) -> None:
         results: dict[int, str] = {}
 

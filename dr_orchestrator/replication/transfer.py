@@ -112,6 +112,7 @@ class Transfer:
     def _copy_server_side(self, info: ObjectInfo) -> bool:
         kwargs = {"retain_until": self.retain_until} if self.retain_until is not None else {}
         if not self.target.copy_from(self.source, info.key, info.key, **kwargs):
+            self.server_side = False  # this pair cannot (e.g. S3 → GCS): stop asking
             return False
         self.counters.add(objects_copied=1, objects_server_side=1, bytes_server_side=info.size)
         expected = layout.expected_hash(info.key)

@@ -27,7 +27,6 @@ import google.api_core.exceptions as gx
 import google.auth.exceptions as ax
 import requests
 from google.cloud import storage
-from google.cloud.storage.fileio import BlobReader
 
 from dr_orchestrator.errors import (
     BadInput,
@@ -120,17 +119,13 @@ class GCSBackend:
             yield io.BytesIO(b"")
             return
         whole = start == 0 and count == size
-        # BlobReader asks for ranges of `chunk_size` pinned to blob.generation.
-        reader = BlobReader(blob, chunk_size=min(self.chunk_size, count), retry=None, timeout=self.timeout)
-        try:
-            if start:
-                reader.seek(start)
-            checksum = ("crc32c", blob.crc32c) if whole and blob.crc32c else None
-            yield CheckedReader(reader.read, length=count, what=f"{self.url}: read {key}",  # type: ignore[misc]
-                                translate=lambda e: self._error(e, "read", key), checksum=checksum)
-        finally:
-            with contextlib.suppress(Exception):
-                reader.close()
+        # A blob without media_link, pinned to the generation stat saw: its ranges are
+        # fetched from the client's endpoint (not a server-supplied URL).
+        pinned = self.bucket.blob(blob.name, generation=blob.generation)
+        checksum = ("crc32c", blob.crc32c) if whole and blob.crc32c else None
+        yield CheckedReader(_Ranges(pinned, start, count, self.chunk_size, self.timeout),  # type: ignore[misc]
+                            length=count, what=f"{self.url}: read {key}",
+                            translate=lambda e: self._error(e, "read", key), checksum=checksum)
 
     def get(self, key: str) -> bytes:
         with self.open_read(key) as f:
@@ -179,6 +174,30 @@ class GCSBackend:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
+
+
+class _Ranges:
+    """`read(n)` over [start, start+count) of a blob, fetched `chunk` bytes per request."""
+
+    def __init__(self, blob: Any, start: int, count: int, chunk: int, timeout: tuple[float, float]) -> None:
+        self._blob = blob
+        self._pos = start
+        self._end = start + count
+        self._chunk = chunk
+        self._timeout = timeout
+        self._buf = memoryview(b"")
+
+    def __call__(self, n: int) -> bytes:
+        if not self._buf:
+            if self._pos >= self._end:
+                return b""
+            last = min(self._pos + self._chunk, self._end) - 1
+            data = self._blob.download_as_bytes(start=self._pos, end=last, checksum=None, retry=None,
+                                                timeout=self._timeout)
+            self._pos += len(data)
+            self._buf = memoryview(data)
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return bytes(out)
 
 
 class _Chain:

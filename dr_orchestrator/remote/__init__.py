@@ -13,12 +13,13 @@ from dr_orchestrator.remote.base import CommandResult, HostSpec, LineCallback, R
 from dr_orchestrator.remote.errors import (
     AuthFailed,
     CommandTimeout,
+    EnvRejected,
     HostKeyRejected,
     HostUnreachable,
     RemoteError,
 )
 
-__all__ = ["AuthFailed", "CommandResult", "CommandTimeout", "HostKeyRejected", "HostSpec",
+__all__ = ["AuthFailed", "CommandResult", "CommandTimeout", "EnvRejected", "HostKeyRejected", "HostSpec",
            "HostUnreachable", "LineCallback", "RemoteError", "Runner", "close_all", "connect"]
 
 

@@ -33,6 +33,12 @@ class AuthFailed(RemoteError, BadInput):
     exit_code = EXIT_BAD_INPUT
 
 
+class EnvRejected(RemoteError, BadInput):
+    """sshd refused an environment variable (not in its AcceptEnv list)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class CommandTimeout(RemoteError, StepTimeout):
     """A command ran past its timeout (it has been killed); `partial` holds its output so far."""
 

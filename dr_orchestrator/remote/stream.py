@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable, Mapping
 
 import paramiko
+from paramiko.common import cMSG_CHANNEL_REQUEST
+from paramiko.message import Message
 
 from dr_orchestrator.remote.base import STDERR, STDOUT, CommandResult, LineCallback, Stdin
-from dr_orchestrator.remote.errors import CommandTimeout, HostUnreachable
+from dr_orchestrator.remote.errors import CommandTimeout, EnvRejected, HostUnreachable
 
 MAX_KEPT = 8 << 20  # bytes of each stream kept in the result; the callback still sees every line
 _PID_MARK = "__dro_pid__="
@@ -94,6 +96,34 @@ def feed_stdin(write: Callable[[bytes], object], stdin: Stdin, done: Callable[[]
             done()
 
 
+def set_env_checked(chan: paramiko.Channel, name: str, value: str, host: str) -> None:
+    """Send one `env` request and wait for the server's answer.
+
+    paramiko's own set_environment_variable asks for no reply, so a name missing from
+    sshd's AcceptEnv would vanish silently and the command would run without it. This
+    costs one round trip per variable; it uses paramiko's request/reply plumbing
+    (`_event_pending` / `_wait_for_event`, the same calls exec_command makes).
+    """
+    m = Message()
+    m.add_byte(cMSG_CHANNEL_REQUEST)
+    m.add_int(chan.remote_chanid)
+    m.add_string("env")
+    m.add_boolean(True)
+    m.add_string(name)
+    m.add_string(value)
+    chan._event_pending()  # type: ignore[attr-defined]
+    try:
+        chan.get_transport()._send_user_message(m)  # type: ignore[attr-defined]
+        chan._wait_for_event()  # type: ignore[attr-defined]
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        if chan.get_transport().is_active():
+            raise EnvRejected(
+                f"sshd on {host} refused environment variable {name} (not in its AcceptEnv list)",
+                f"add `AcceptEnv {name}` (or a pattern such as `AcceptEnv DR_* DRO_*`) to the host's "
+                "sshd_config and reload sshd") from exc
+        raise HostUnreachable(f"connection to {host} dropped while starting a command: {exc}") from exc
+
+
 def run_on_channel(chan: paramiko.Channel, line: str, *, env: Mapping[str, str] | None,
                    timeout: float | None, stdin: Stdin, on_line: LineCallback | None,
                    host: str, killer: Callable[[int], None]) -> CommandResult:
@@ -104,9 +134,10 @@ def run_on_channel(chan: paramiko.Channel, line: str, *, env: Mapping[str, str] 
     err = LineSplitter(STDERR, on_line, pid_sink=pid.append if timeout is not None else None)
     if timeout is not None:
         line = f"printf '{_PID_MARK}%d\\n' \"$$\" >&2; {line}"
+    if env:
+        for name, value in env.items():
+            set_env_checked(chan, name, value, host)
     try:
-        if env:
-            chan.update_environment(dict(env))
         chan.exec_command(line)
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise HostUnreachable(f"cannot start a command on {host}: {exc}",

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dr_orchestrator.errors import EXIT_BAD_INPUT, BadInput
 from dr_orchestrator.remote import (
     AuthFailed,
+    EnvRejected,
     HostKeyRejected,
     HostSpec,
     HostUnreachable,
@@ -161,6 +162,17 @@ def test_key_given_as_text(ssh_server: dict[str, object]) -> None:
     r = connect(s)
     assert r.run(["echo", "k"]).stdout == "k\n"
     r.close()
+
+
+def test_env_refused_by_sshd_is_an_error_not_silence(ssh_server: dict[str, object]) -> None:
+    r = connect(spec(ssh_server))
+    try:
+        with pytest.raises(EnvRejected) as err:  # sshd here accepts only DR_* and DRO_*
+            r.run(["true"], env={"DR_OK": "1", "NOT_ACCEPTED_VAR": "x"})
+        assert "NOT_ACCEPTED_VAR" in err.value.message and "AcceptEnv" in (err.value.hint or "")
+        assert r.run(["sh", "-c", "echo $DR_OK"], env={"DR_OK": "yes"}).stdout == "yes\n"
+    finally:
+        r.close()
 
 
 def test_unreachable_port_is_retryable(ssh_server: dict[str, object]) -> None:

@@ -6,6 +6,7 @@ result (psql), or a command's exit code/output — tried every `interval` until
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import urllib.error
 import urllib.request
@@ -22,7 +23,7 @@ from dr_orchestrator.execution.steps.base import (
 )
 from dr_orchestrator.execution.steps.procs import run_streaming
 from dr_orchestrator.execution.steps.shell import command_argv, resolve_value, step_env
-from dr_orchestrator.execution.steps.ssh import render
+from dr_orchestrator.execution.steps.ssh import remote_command, render
 from dr_orchestrator.planning.model import PlannedStep
 
 PROBE_TIMEOUT_S = 10.0
@@ -139,7 +140,12 @@ class CheckHandler(BaseHandler):
         full_env.update(env or {})
         if host:
             runner = ctx.run.runner(str(host), step.service)
-            result = runner.run(argv, env=full_env, timeout=self._budget(ctx))
+            secret = full_env.pop("PGPASSWORD", None)
+            if secret is not None:  # over stdin: never on a command line on the host
+                line = "IFS= read -r PGPASSWORD; export PGPASSWORD; exec " + shlex.join(argv)
+                result = runner.run(line, timeout=self._budget(ctx), stdin=secret + "\n")
+            else:
+                result = runner.run(remote_command(argv, full_env), timeout=self._budget(ctx))
             return result.exit_code, result.stdout + result.stderr
         local_env = dict(os.environ)
         local_env.update(full_env)

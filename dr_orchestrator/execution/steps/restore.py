@@ -1,11 +1,12 @@
 """`restore`: a data class's snapshot from the action site's repository to a target.
 
 Snapshot: `latest`, a snapshot id, or an ISO time (the newest snapshot before it).
-Repository: `<site storage>/<data class>/` at the site the action runs at (the
-recovery site for failover), password from DRO_PASSWORD (never in the runbook).
+Repository: `<site storage>/<data class>/` at the step's `from_site`, default the site
+the action runs at (the recovery site for failover); password from DRO_PASSWORD (never
+in the runbook). Restoring itself is app.sources.restore_data_class's job.
 Targets:
 - a PostgreSQL DSN (`postgresql://…` or a secret reference to one): the dump stream
-  is fed to pg_restore (sources.postgres);
+  is fed to pg_restore (`--clean`: a failover replaces what is there);
 - a path on a local host (or no host): restored in place;
 - a path on a remote host: restored into a private temp dir here, then uploaded over
   SFTP file by file with its mode, directories created first.
@@ -20,7 +21,6 @@ import os
 import shlex
 import shutil
 import tempfile
-from datetime import UTC, datetime
 from typing import Any
 
 from dr_orchestrator.errors import BadInput
@@ -31,31 +31,7 @@ from dr_orchestrator.planning.model import PlannedStep
 PASSWORD_ENV = "DRO_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
-def is_dsn(target: str) -> bool:
-    return target.startswith(("postgres://", "postgresql://"))
-
-
-def parse_ref(ref: str) -> tuple[str, datetime | None]:
-    """`latest` / id / ISO time -> (find_snapshot ref, at)."""
-    try:
-        at = datetime.fromisoformat(ref.replace("Z", "+00:00"))
-    except ValueError:
-        return ref, None
-    return "latest", at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def open_repository(step: PlannedStep, run: Any) -> tuple[Any, str]:
-    from dr_orchestrator.app.locations import data_class_url
-    from dr_orchestrator.repository.repo import Repository
-    from dr_orchestrator.storage.registry import open_backend
-
-    site = run.site_for(step.service)
-    if site is None:
-        raise BadInput(f"no site to restore {step.service!r} at", "set the service's recovery_site")
-    data_class = str(spec_get(step.spec, "data_class"))
-    url = data_class_url(run.runbook, site, data_class)
-    options = {k: resolve_value(v, run) for k, v in
-               (run.runbook.sites[site].storage_options or {}).items()}
+def password_for(data_class: str, run: Any) -> str:
     password = run.repository_password(data_class) if run.repository_password else None
     if password is None:
         password = os.environ.get(PASSWORD_ENV)
@@ -63,7 +39,7 @@ def open_repository(step: PlannedStep, run: Any) -> tuple[Any, str]:
         raise BadInput(f"no password for the repository of data class {data_class!r}",
                        f"export {PASSWORD_ENV}=… before running dro")
     run.redactor.add(password)
-    return Repository.open(open_backend(url, options), password), url
+    return str(password)
 
 
 class RestoreHandler(BaseHandler):
@@ -72,61 +48,54 @@ class RestoreHandler(BaseHandler):
     def describe(self, step: PlannedStep, run: Any) -> str:
         target = spec_get(step.spec, "target")
         host = spec_get(step.spec, "host") or run.rebuild_host or "local"
-        site = run.site_for(step.service)
+        site = spec_get(step.spec, "from_site") or run.site_for(step.service)
         return (f"restore {spec_get(step.spec, 'data_class')} snapshot "
                 f"{spec_get(step.spec, 'snapshot', 'latest')} from site {site} -> {host}:{target}")
 
     def run(self, step: PlannedStep, ctx: StepContext) -> StepOutput:
-        repo, url = open_repository(step, ctx.run)
-        try:
-            ref, at = parse_ref(str(spec_get(step.spec, "snapshot", "latest") or "latest"))
-            snap = repo.find_snapshot(ref, at)
-            ctx.output(f"snapshot {snap.short_id} of {snap.time.isoformat()} from {url}")
-            target = resolve_value(spec_get(step.spec, "target"), ctx.run)
-            if is_dsn(target):
-                detail = self._to_database(repo, snap, target, step, ctx)
-            else:
-                detail = self._to_path(repo, snap, target, step, ctx)
+        from dr_orchestrator.app import sources as app_sources
+
+        run = ctx.run
+        data_class = str(spec_get(step.spec, "data_class"))
+        site = spec_get(step.spec, "from_site") or run.site_for(step.service)
+        if site is None:
+            raise BadInput(f"no site to restore {step.service!r} from", "set the step's from_site")
+        password = password_for(data_class, run)
+        repo = app_sources.open_repository(run.runbook, data_class, password, site=site)
+        try:  # pin the snapshot first: its time is the achieved RPO, and a backup landing
+            ref = str(spec_get(step.spec, "snapshot", "latest") or "latest")  # meanwhile must not change it
+            snap = app_sources.pick_snapshot(repo, data_class, ref)
         finally:
             with contextlib.suppress(Exception):
                 repo.close()
-        age = max(ctx.run.started_wall - snap.time.timestamp(), 0.0)
-        return StepOutput({"snapshot": snap.id, "snapshot_time": snap.time.isoformat(),
-                           "snapshot_age_s": round(age, 3),
-                           "data_class": spec_get(step.spec, "data_class"), **detail})
+        ctx.output(f"data class {data_class}: snapshot {snap.short_id} of {snap.time.isoformat()} "
+                   f"at site {site}")
+        target = resolve_value(spec_get(step.spec, "target"), run)
+        ref_host = spec_get(step.spec, "host") or ctx.host_override
+        runner = run.runner(str(ref_host), step.service) if ref_host else None
 
-    def _to_database(self, repo: Any, snap: Any, dsn: str, step: PlannedStep,
-                     ctx: StepContext) -> dict[str, Any]:
-        from dr_orchestrator.sources.postgres import RestoreOptions, restore_from_repository
+        def restore_into(where: str) -> Any:
+            return app_sources.restore_data_class(
+                run.runbook, data_class, where, password, snapshot=snap.id,
+                source=spec_get(step.spec, "source"), site=site, clean=app_sources.is_dsn(where))
 
-        streams = [name for name in snap.streams if name.endswith(".dump")]
-        wanted = spec_get(step.spec, "source")
-        if wanted:
-            streams = [n for n in streams if n.startswith(f"{wanted}/")] or streams
-        if len(streams) != 1:
-            raise BadInput(f"snapshot {snap.short_id} holds {len(streams)} database dumps "
-                           f"({', '.join(streams) or 'none'})", "name one with `source:`")
-        size = restore_from_repository(repo, snap, streams[0], dsn, RestoreOptions(clean=True))
-        ctx.output(f"restored {streams[0]} ({size} bytes) into the database")
-        return {"stream": streams[0], "bytes": size}
-
-    def _to_path(self, repo: Any, snap: Any, target: str, step: PlannedStep,
-                 ctx: StepContext) -> dict[str, Any]:
-        includes = tuple(spec_get(step.spec, "includes", ()) or ())
-        ref = spec_get(step.spec, "host") or ctx.host_override
-        runner = ctx.run.runner(str(ref), step.service) if ref else None
-        if runner is None or runner.spec.local:
-            os.makedirs(target, exist_ok=True)
-            report = repo.restore(snap, target, includes=includes)
-            return {"target": target, "files": getattr(report, "files", None)}
-        tmp = tempfile.mkdtemp(prefix="dro-restore-")
-        try:
-            report = repo.restore(snap, tmp, includes=includes)
-            files = upload_tree(runner, tmp, target, ctx)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return {"target": f"{runner.spec.display}:{target}", "files": files,
-                "restored": getattr(report, "files", None)}
+        if app_sources.is_dsn(target) or runner is None or runner.spec.local:
+            report = restore_into(target)
+            detail: dict[str, Any] = {"target": report.entries[0].target if report.entries else target}
+        else:
+            tmp = tempfile.mkdtemp(prefix="dro-restore-")
+            try:
+                report = restore_into(tmp)
+                detail = {"target": f"{runner.spec.display}:{target}",
+                          "files": upload_tree(runner, tmp, target, ctx)}
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        for entry in report.entries:
+            ctx.output(f"restored {entry.source} ({entry.kind}) -> {entry.target}")
+        age = max(run.started_wall - snap.time.timestamp(), 0.0)
+        return StepOutput({"data_class": data_class, "snapshot": snap.id,
+                           "snapshot_time": snap.time.isoformat(), "snapshot_age_s": round(age, 3),
+                           **detail})
 
 
 def upload_tree(runner: Any, local_root: str, remote_root: str, ctx: StepContext) -> int:

@@ -12,7 +12,7 @@ import shlex
 from typing import Any
 
 from dr_orchestrator.execution.steps.base import BaseHandler, StepContext, StepOutput, spec_get
-from dr_orchestrator.execution.steps.shell import step_env
+from dr_orchestrator.execution.steps.shell import _ENV_NAME, step_env
 from dr_orchestrator.planning.model import PlannedStep
 
 
@@ -27,6 +27,20 @@ def host_ref(step: PlannedStep, host_override: str | None) -> str:
 
 def render(command: Any) -> str:
     return command if isinstance(command, str) else shlex.join(str(p) for p in command)
+
+
+def remote_command(command: Any, env: dict[str, str]) -> Any:
+    """What goes over SSH. An argv list stays a list (the remote layer quotes it). A
+    string — the runbook's own shell line — is preceded by `export NAME='value' …;`
+    with every value shlex-quoted, so `$name` works in it without any value ever being
+    pasted into the line, and without relying on the server's AcceptEnv."""
+    if not isinstance(command, str):
+        return [str(p) for p in command]
+    names = [k for k in env if _ENV_NAME.match(k)]
+    if not names:
+        return command
+    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in names)
+    return f"export {exports}; {command}"
 
 
 class SshHandler(BaseHandler):
@@ -46,9 +60,7 @@ class SshHandler(BaseHandler):
             raise ctx.fail(f"ssh step {step.name!r} has no command")
         ref = host_ref(step, ctx.host_override)
         runner = ctx.run.runner(ref, step.service)
-        if not isinstance(command, str):
-            command = [str(p) for p in command]
-        result = runner.run(command, env=step_env(step, ctx.run), timeout=ctx.remaining(),
+        result = runner.run(remote_command(command, step_env(step, ctx.run)), timeout=ctx.remaining(),
                             on_line=ctx.on_line)
         if result.exit_code != 0:
             tail = "; ".join(ctx.lines[-3:])

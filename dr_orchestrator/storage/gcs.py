@@ -144,7 +144,11 @@ class GCSBackend:
         except DRError:
             raise
         except Exception as exc:
-            raise self._error(exc, "list", prefix) from exc
+            err = self._error(exc, "list", prefix)
+            if isinstance(err, ObjectNotFound):  # listing a missing bucket
+                err = StorageError(f"{self.url}: list: the bucket does not exist",
+                                   "create it or fix the storage URL")
+            raise err from exc
 
     def delete(self, key: str) -> None:
         try:

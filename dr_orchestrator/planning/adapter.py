@@ -48,15 +48,6 @@ def runbook_file(runbook: Any) -> str:
     return str(path) if path is not None else "<runbook>"
 
 
-def service_position(runbook: Any, name: str) -> tuple[str, int, int]:
-    """Where the service is declared, else the runbook file at line 1."""
-    position = getattr(runbook, "position", None)
-    if callable(position):
-        file, line, column = position("services", name)
-        return str(file), int(line), int(column)
-    return runbook_file(runbook), 1, 1
-
-
 class _Expander:
     """Expands playbook steps with the runbook package's `expand_playbook`, when it exists."""
 
@@ -99,13 +90,18 @@ class _Expander:
 
 
 def plan_input(runbook: Any, action: str) -> PlanInput:
-    """The services of `runbook` with the steps of `action`, in runbook order."""
+    """The services of `runbook` with the steps of `action`, in runbook order.
+
+    Positions are not looked up here (that costs per service); issues ask the runbook
+    for the few they need.
+    """
     expander = _Expander(runbook)
     recovery_site_for = getattr(runbook, "recovery_site_for", None)
+    default_recovery: list[str | None] = []  # memo: the same for every service without its own
     services: dict[str, ServiceInput] = {}
     for name, svc in runbook.services.items():
         raw_steps = list(getattr(svc, action, None) or [])
-        flat = expander.flatten(raw_steps, None, f"service {name!r} {action}")
+        flat = expander.flatten(raw_steps, None, f"service {name!r} {action}") if raw_steps else []
         steps = tuple(
             PlannedStep(
                 service=name,
@@ -121,9 +117,11 @@ def plan_input(runbook: Any, action: str) -> PlanInput:
             )
             for i, (step, origin) in enumerate(flat)
         )
-        file, line, column = service_position(runbook, name)
-        recovery = recovery_site_for(name) if callable(recovery_site_for) else getattr(
-            svc, "recovery_site", None)
+        recovery = getattr(svc, "recovery_site", None)
+        if recovery is None and callable(recovery_site_for):
+            if not default_recovery:
+                default_recovery.append(recovery_site_for(name))
+            recovery = default_recovery[0]
         services[name] = ServiceInput(
             name=name,
             depends_on=tuple(getattr(svc, "depends_on", ()) or ()),
@@ -131,9 +129,6 @@ def plan_input(runbook: Any, action: str) -> PlanInput:
             rto_s=seconds(getattr(svc, "rto", None)),
             site=getattr(svc, "site", None),
             recovery_site=recovery,
-            file=file,
-            line=line,
-            column=column,
         )
     return PlanInput(
         services=services,

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from dr_orchestrator.cli.common import console, err_console, print_json
-from dr_orchestrator.errors import EXIT_FAILED, EXIT_INTEGRITY, BadInput
+from dr_orchestrator.errors import BadInput, DRError, IntegrityError, ObjectiveMissed
 from dr_orchestrator.replication.report import ReplicationReport
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
@@ -101,10 +101,18 @@ def _render(title: str, rep: ReplicationReport) -> None:
 
 
 def _exit_for(reports: list[ReplicationReport]) -> None:
-    if any(r.source_corrupt or r.unrecoverable for r in reports):
-        raise typer.Exit(EXIT_INTEGRITY)
+    # DRErrors, not typer.Exit: main() runs the app with standalone_mode=False, where a
+    # typer.Exit code is returned rather than raised and would be lost.
+    corrupt = sum(len(r.source_corrupt) + len(r.unrecoverable) for r in reports)
+    if corrupt:
+        raise IntegrityError(f"{corrupt} damaged object(s) found (see above); they were not propagated",
+                             "repair the damaged site from a healthy replica: dro repair --repo URL --from URL")
     if not all(r.ok for r in reports):
-        raise typer.Exit(EXIT_FAILED)
+        held = sum(len(r.snapshots_held_back) for r in reports)
+        failed = sum(len(r.failed) for r in reports)
+        raise DRError(f"replication incomplete: {failed} object(s) failed, {held} snapshot(s) held back"
+                      + (", stopped early" if any(r.stopped for r in reports) else ""),
+                      "fix the cause shown above and run again; only what is missing will move")
 
 
 def register(app: typer.Typer) -> None:
@@ -203,7 +211,9 @@ def register(app: typer.Typer) -> None:
                               "[green]OK[/]" if s.ok else "[bold red]VIOLATED[/]")
             console.print(table)
         if not report.ok:
-            raise typer.Exit(EXIT_FAILED)
+            bad = [f"{s.data_class}@{s.site}" for s in report.statuses if not s.ok]
+            raise ObjectiveMissed(f"RPO violated: {', '.join(bad)}",
+                                  "run the backup/replication (dro schedule run --once) or check the sites")
 
     sched = typer.Typer(help="Run backup + replication per data class on its schedule, or export it.",
                         no_args_is_help=True)
@@ -231,7 +241,7 @@ def register(app: typer.Typer) -> None:
 
         code = app_sched.run(runbook, password, once=once, data_classes=data_class, log=log, grace=grace)
         if code:
-            raise typer.Exit(code)
+            raise DRError("a scheduled run failed (see the log line above)")
 
     @sched.command("export")
     def schedule_export(

@@ -41,7 +41,7 @@ class TokenBucket:
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(rate / 4, 256 * 1024))
+        self.burst = float(burst if burst is not None else max(rate / 4, 16 * 1024))
         self._clock = clock
         self._sleep = sleep
         self._tokens = self.burst

@@ -37,7 +37,7 @@ class SynthRepo:
 
     def add_snapshot(self, n_packs: int = 3, size: int = 2048, *, tags: tuple[str, ...] = ("db",),
                      time: datetime | None = None, rng: random.Random | None = None,
-                     cumulative: bool = True) -> str:
+                     cumulative: bool = True, pad: int = 0) -> str:
         """Commit like a backup: packs, then an index naming them, then the snapshot.
 
         cumulative: the snapshot needs every pack so far (dedup against earlier ones);
@@ -55,7 +55,8 @@ class SynthRepo:
         self._put(f"index/{iid}", index)
         snap = json.dumps({"time": (time or datetime.now(UTC)).isoformat(), "tags": list(tags),
                            "packs": list(self.packs) if cumulative else new,
-                           "index": self.index_ids() if cumulative else [iid]}).encode()
+                           "index": self.index_ids() if cumulative else [iid],
+                           "pad": rng.randbytes(pad).hex()}).encode()
         sid = layout.hash_bytes(snap)
         self._put(f"snapshots/{sid}", snap)
         self.snapshots.append(sid)

@@ -29,6 +29,7 @@ class CommandResult:
     stdout: str
     stderr: str
     duration: float  # seconds, monotonic clock
+    env_refused: tuple[str, ...] = ()  # env names the SSH server would not accept (not delivered)
 
     @property
     def ok(self) -> bool:
@@ -85,8 +86,13 @@ class Runner(Protocol):
 
     def run(self, command: Command, *, env: Mapping[str, str] | None = None,
             timeout: float | None = None, stdin: Stdin = None,
-            on_line: LineCallback | None = None, cwd: str | None = None) -> CommandResult:
-        """Run to completion (streaming lines to `on_line`); raises CommandTimeout."""
+            on_line: LineCallback | None = None, cwd: str | None = None,
+            strict_env: bool = False) -> CommandResult:
+        """Run to completion (streaming lines to `on_line`); raises CommandTimeout.
+
+        Over SSH, env names the server refuses are skipped and listed in
+        `result.env_refused`, or raise EnvRejected when `strict_env`.
+        """
         ...
 
     def put_file(self, local_path: str, remote_path: str, *, mode: int | None = None) -> None:

@@ -41,7 +41,8 @@ class LocalRunner:
 
     def run(self, command: Command, *, env: Mapping[str, str] | None = None,
             timeout: float | None = None, stdin: Stdin = None,
-            on_line: LineCallback | None = None, cwd: str | None = None) -> CommandResult:
+            on_line: LineCallback | None = None, cwd: str | None = None,
+            strict_env: bool = False) -> CommandResult:
         if isinstance(command, str):
             argv = ["/bin/sh", "-c", command]
         else:

@@ -23,6 +23,7 @@ from typing import IO, cast
 import paramiko
 
 from dr_orchestrator.remote.base import Command, CommandResult, HostSpec, LineCallback, Stdin
+from dr_orchestrator.remote.env import EnvCache, EnvRefusedRetry, send_env
 from dr_orchestrator.remote.errors import AuthFailed, HostKeyRejected, HostUnreachable
 from dr_orchestrator.remote.hostkeys import KnownHostsPolicy, changed_host_error, load_known_hosts
 from dr_orchestrator.remote.stream import run_on_channel
@@ -138,6 +139,7 @@ class Connection:
         self.spec = spec
         self.client = client
         self.slots = threading.BoundedSemaphore(MAX_CHANNELS)
+        self.env = EnvCache()
         self.refs = 0
         self.idle_since: float | None = None
 
@@ -278,13 +280,19 @@ class SSHSession:
 
     def run(self, command: Command, *, env: Mapping[str, str] | None = None,
             timeout: float | None = None, stdin: Stdin = None,
-            on_line: LineCallback | None = None, cwd: str | None = None) -> CommandResult:
+            on_line: LineCallback | None = None, cwd: str | None = None,
+            strict_env: bool = False) -> CommandResult:
         """Run on the host. `env` travels as SSH env requests: sshd must AcceptEnv the names."""
         line = command_line(command, cwd)
         conn = self.connection
-        with conn.channel() as chan:
-            return run_on_channel(chan, line, env=env, timeout=timeout, stdin=stdin, on_line=on_line,
-                                  host=self.spec.display, killer=self._kill_group)
+        while True:  # ends: each retry caches one more refused env name
+            with conn.channel() as chan:
+                try:
+                    refused = send_env(chan, env or {}, conn.env, self.spec.display, strict=strict_env)
+                except EnvRefusedRetry:
+                    continue
+                return run_on_channel(chan, line, timeout=timeout, stdin=stdin, on_line=on_line,
+                                      host=self.spec.display, killer=self._kill_group, env_refused=refused)
 
     def _kill_group(self, pid: int) -> None:
         """Kill a timed-out command's process group (sshd makes each session a group leader)."""

@@ -13,14 +13,12 @@ import contextlib
 import select
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import paramiko
-from paramiko.common import cMSG_CHANNEL_REQUEST
-from paramiko.message import Message
 
 from dr_orchestrator.remote.base import STDERR, STDOUT, CommandResult, LineCallback, Stdin
-from dr_orchestrator.remote.errors import CommandTimeout, EnvRejected, HostUnreachable
+from dr_orchestrator.remote.errors import CommandTimeout, HostUnreachable
 
 MAX_KEPT = 8 << 20  # bytes of each stream kept in the result; the callback still sees every line
 _PID_MARK = "__dro_pid__="
@@ -96,37 +94,9 @@ def feed_stdin(write: Callable[[bytes], object], stdin: Stdin, done: Callable[[]
             done()
 
 
-def set_env_checked(chan: paramiko.Channel, name: str, value: str, host: str) -> None:
-    """Send one `env` request and wait for the server's answer.
-
-    paramiko's own set_environment_variable asks for no reply, so a name missing from
-    sshd's AcceptEnv would vanish silently and the command would run without it. This
-    costs one round trip per variable; it uses paramiko's request/reply plumbing
-    (`_event_pending` / `_wait_for_event`, the same calls exec_command makes).
-    """
-    m = Message()
-    m.add_byte(cMSG_CHANNEL_REQUEST)
-    m.add_int(chan.remote_chanid)
-    m.add_string("env")
-    m.add_boolean(True)
-    m.add_string(name)
-    m.add_string(value)
-    chan._event_pending()  # type: ignore[attr-defined]
-    try:
-        chan.get_transport()._send_user_message(m)  # type: ignore[attr-defined]
-        chan._wait_for_event()  # type: ignore[attr-defined]
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        if chan.get_transport().is_active():
-            raise EnvRejected(
-                f"sshd on {host} refused environment variable {name} (not in its AcceptEnv list)",
-                f"add `AcceptEnv {name}` (or a pattern such as `AcceptEnv DR_* DRO_*`) to the host's "
-                "sshd_config and reload sshd") from exc
-        raise HostUnreachable(f"connection to {host} dropped while starting a command: {exc}") from exc
-
-
-def run_on_channel(chan: paramiko.Channel, line: str, *, env: Mapping[str, str] | None,
-                   timeout: float | None, stdin: Stdin, on_line: LineCallback | None,
-                   host: str, killer: Callable[[int], None]) -> CommandResult:
+def run_on_channel(chan: paramiko.Channel, line: str, *, timeout: float | None, stdin: Stdin,
+                   on_line: LineCallback | None, host: str, killer: Callable[[int], None],
+                   env_refused: tuple[str, ...] = ()) -> CommandResult:
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
     pid: list[int] = []
@@ -134,9 +104,6 @@ def run_on_channel(chan: paramiko.Channel, line: str, *, env: Mapping[str, str] 
     err = LineSplitter(STDERR, on_line, pid_sink=pid.append if timeout is not None else None)
     if timeout is not None:
         line = f"printf '{_PID_MARK}%d\\n' \"$$\" >&2; {line}"
-    if env:
-        for name, value in env.items():
-            set_env_checked(chan, name, value, host)
     try:
         chan.exec_command(line)
     except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -163,7 +130,7 @@ def run_on_channel(chan: paramiko.Channel, line: str, *, env: Mapping[str, str] 
     code = chan.recv_exit_status()
     if writer is not None:
         writer.join(timeout=1)
-    return CommandResult(code, out.text(), err.text(), time.monotonic() - start)
+    return CommandResult(code, out.text(), err.text(), time.monotonic() - start, env_refused)
 
 
 class _TimedOut(Exception):

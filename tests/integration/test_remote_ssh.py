@@ -164,13 +164,19 @@ def test_key_given_as_text(ssh_server: dict[str, object]) -> None:
     r.close()
 
 
-def test_env_refused_by_sshd_is_an_error_not_silence(ssh_server: dict[str, object]) -> None:
-    r = connect(spec(ssh_server))
+def test_env_refused_by_sshd_is_reported_not_silent(ssh_server: dict[str, object]) -> None:
+    r = connect(spec(ssh_server))  # sshd here accepts only DR_* and DRO_*
     try:
-        with pytest.raises(EnvRejected) as err:  # sshd here accepts only DR_* and DRO_*
-            r.run(["true"], env={"DR_OK": "1", "NOT_ACCEPTED_VAR": "x"})
+        script = ["sh", "-c", 'printf "%s|%s" "$DR_OK" "$NOT_ACCEPTED_VAR"']
+        for _ in range(2):  # the second time the answer comes from the per-connection cache
+            res = r.run(script, env={"DR_OK": "1", "NOT_ACCEPTED_VAR": "x"})
+            assert res.stdout == "1|" and res.env_refused == ("NOT_ACCEPTED_VAR",)
+        with pytest.raises(EnvRejected) as err:
+            r.run(["true"], env={"DR_OK": "1", "NOT_ACCEPTED_VAR": "x"}, strict_env=True)
         assert "NOT_ACCEPTED_VAR" in err.value.message and "AcceptEnv" in (err.value.hint or "")
-        assert r.run(["sh", "-c", "echo $DR_OK"], env={"DR_OK": "yes"}).stdout == "yes\n"
+        with pytest.raises(EnvRejected):  # a name never seen before, strict on the first try
+            r.run(["true"], env={"OTHER_UNACCEPTED": "y"}, strict_env=True)
+        assert r.run(["sh", "-c", "echo $DR_OK"], env={"DR_OK": "yes"}).env_refused == ()
     finally:
         r.close()
 

@@ -65,8 +65,18 @@ def repository_url(runbook: Runbook, data_class: str, site: str | None = None) -
     """URL and backend options of the class's repository at `site` (default: its source site)."""
     dc = _data_class(runbook, data_class)
     site_name = site or dc.source_site
-    url = data_class_url(runbook, site_name, data_class)
+    url = _anchor(data_class_url(runbook, site_name, data_class), runbook.base_dir)
     return url, dict(runbook.sites[site_name].storage_options)
+
+
+def _anchor(url: str, base_dir: Path) -> str:
+    """A relative local location (`file://./repos`, `repos`) starts at the runbook's directory."""
+    if url.startswith("file://"):
+        path = url[len("file://"):]
+        return url if path.startswith("/") else f"file://{os.path.normpath(base_dir / path)}"
+    if "://" not in url and not url.startswith("/"):
+        return os.path.normpath(base_dir / url)
+    return url
 
 
 def open_repository(runbook: Runbook, data_class: str, password: str, *, site: str | None = None,

@@ -62,7 +62,10 @@ for module in (runbook, plan, storage, repo, replication, execution, drill, terr
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the process exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False makes click *return* the code of typer.Exit(n) instead of exiting.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            return _exit(code)
     except ValidationFailed as exc:
         render_issues(exc.issues)
         render_error(exc)

@@ -20,7 +20,6 @@ import contextlib
 import errno
 import io
 import stat as stat_mod
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -41,14 +40,13 @@ from dr_orchestrator.errors import (
 )
 from dr_orchestrator.remote.base import HostSpec
 from dr_orchestrator.remote.errors import HostUnreachable
-from dr_orchestrator.remote.ssh import SSHSession
+from dr_orchestrator.remote.sftp_pool import SFTPPool
 from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, validate_key, validate_prefix
 from dr_orchestrator.storage.url import StorageURL, parse_url
 
 _TMP_PREFIX = ".dro-tmp-"
 _CHUNK = 1 << 20
 READ_WINDOW = 8 << 20  # bytes prefetched ahead of a reader: bounds memory, keeps the pipe full
-MAX_CHANNELS = 8  # SFTP channels per backend (sshd allows 10 sessions per connection by default)
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -96,16 +94,13 @@ class SFTPBackend:
     capabilities = Capabilities(server_side_copy=True, conditional_put=True, object_lock=False,
                                 checksums=(), atomic_put=True)
 
-    def __init__(self, spec: HostSpec, root: str, *, max_channels: int = MAX_CHANNELS) -> None:
+    def __init__(self, spec: HostSpec, root: str) -> None:
         self.spec = spec
         self.root = root.rstrip("/") if root not in ("/", ".") else root
         user = f"{spec.user}@" if spec.user else ""
         shown = self.root if self.root.startswith("/") else f"/~/{self.root}".rstrip("/.")
         self.url = f"sftp://{user}{spec.address}:{spec.port}{shown}"
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max_channels)
-        self._idle: list[paramiko.SFTPClient] = []
-        self._session: SSHSession | None = None
+        self._pool = SFTPPool(spec)
         self._dirs: set[str] = set()  # directories known to exist (saves a round trip per put)
         self._fsync = True  # cleared if the server lacks fsync@openssh.com
         self._copy_data = True  # cleared if the server lacks copy-data
@@ -119,40 +114,18 @@ class SFTPBackend:
         key = validate_key(key)
         return f"{self.root}/{key}" if self.root != "/" else f"/{key}"
 
-    def _open_channel(self) -> paramiko.SFTPClient:
-        with self._lock:
-            if self._session is None:
-                try:
-                    self._session = SSHSession(self.spec, pooled=False)
-                except HostUnreachable as exc:
-                    raise StorageUnavailable(f"{self.url}: {exc.message}", exc.hint) from exc
-            session = self._session
-        try:
-            return session.open_sftp()
-        except HostUnreachable as exc:
-            raise StorageUnavailable(f"{self.url}: {exc.message}", exc.hint) from exc
-
     @contextlib.contextmanager
     def _client(self, key: str = "", *, translate: bool = True) -> Iterator[paramiko.SFTPClient]:
-        """Borrow an SFTP channel (errors translated unless the caller does it); drop broken ones."""
-        with self._slots:
-            with self._lock:
-                sftp = self._idle.pop() if self._idle else None
-            if sftp is None or sftp.sock.closed:
-                sftp = self._open_channel()
-            try:
+        """Borrow an SFTP channel (errors translated unless the caller does it itself)."""
+        try:
+            with self._pool.channel() as sftp:
                 if translate:
                     with self._translating(sftp, key):
                         yield sftp
                 else:
                     yield sftp
-            finally:
-                if not sftp.sock.closed and _transport_ok(sftp):
-                    with self._lock:
-                        self._idle.append(sftp)
-                else:
-                    with contextlib.suppress(Exception):
-                        sftp.close()
+        except HostUnreachable as exc:  # could not (re)connect
+            raise StorageUnavailable(f"{self.url}: {exc.message}", exc.hint) from exc
 
     @contextlib.contextmanager
     def _translating(self, sftp: paramiko.SFTPClient, key: str) -> Iterator[None]:
@@ -363,14 +336,7 @@ class SFTPBackend:
         return True
 
     def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-            session, self._session = self._session, None
-        for sftp in idle:
-            with contextlib.suppress(Exception):
-                sftp.close()
-        if session is not None:
-            session.close()
+        self._pool.close()
 
 
 def _transport_ok(sftp: paramiko.SFTPClient) -> bool:

@@ -9,6 +9,7 @@ import errno
 import io
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,13 +139,34 @@ def test_connection_drop_mid_read_is_retryable_then_heals(backend: SFTPBackend) 
     backend.put("big", data)
     with pytest.raises(StorageUnavailable) as err, backend.open_read("big") as f:
         assert f.read(MiB) == data[:MiB]
-        session = backend._session
-        assert session is not None
-        session.connection.client.close()  # the network drops the SSH connection
+        backend._pool.drop_connections()  # the network drops the SSH connection
         while f.read(MiB):
             pass
     assert err.value.retryable
     assert backend.get("big") == data  # the next operation reconnects
+
+
+def test_nested_use_from_many_threads_does_not_deadlock(backend: SFTPBackend) -> None:
+    # 12 threads each hold a reader open while writing to the same backend: 24 channels at
+    # once, more than one connection carries. Extra connections open, then drain away.
+    n = 12
+    for i in range(n):
+        backend.put(f"src/{i}", bytes([i]) * 100_000)
+    barrier = threading.Barrier(n)
+
+    def job(i: int) -> None:
+        with backend.open_read(f"src/{i}") as f:
+            barrier.wait(30)
+            backend.put(f"dst/{i}", f)
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert all(backend.get(f"dst/{i}") == bytes([i]) * 100_000 for i in range(n))
+    assert backend._pool.connections == 1
 
 
 def test_errors_are_translated(backend: SFTPBackend) -> None:

@@ -39,6 +39,8 @@ class Loaded:
     # a broken service is not also reported as "unknown service".
     names: dict[str, set[str]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    # Items with errors that were kept in a repaired form so their other problems show up.
+    salvaged: set[tuple[str, str]] = field(default_factory=set)
 
 
 def issue_at(pos: Pos | None, message: str, hint: str | None = None, code: str = "invalid",
@@ -71,7 +73,7 @@ def load(path: Path, variables: dict[str, Any] | None = None) -> Loaded:
     _substitute(raw, smap, out.issues, builtins(path))
     scan_secrets(raw, (), smap, out.issues)
     out.names = {s: set(raw[s]) if isinstance(raw[s], dict) else set() for s in SECTIONS}
-    out.runbook = _build(raw, smap, out.issues)
+    out.runbook = _build(raw, smap, out.issues, out.salvaged)
     if out.runbook is not None:
         out.runbook._path = path
         out.runbook._source_map = smap
@@ -193,7 +195,9 @@ def _substitute(raw: dict[str, Any], smap: SourceMap, issues: list[Issue], built
 def _subst_node(node: Any, path: PathKey, variables: dict[str, Any], smap: SourceMap,
                 issues: list[Issue]) -> Any:
     if isinstance(node, dict):
-        return {k: _subst_node(v, path + (k,), variables, smap, issues) for k, v in node.items()}
+        # Keys may use variables too (drill path maps: `${demo}/recovery: ${demo}/drill`).
+        return {(str(_subst_node(k, path + (k,), variables, smap, issues)) if isinstance(k, str) and "$" in k
+                 else k): _subst_node(v, path + (k,), variables, smap, issues) for k, v in node.items()}
     if isinstance(node, list):
         return [_subst_node(v, path + (i,), variables, smap, issues) for i, v in enumerate(node)]
     if not isinstance(node, str) or "$" not in node:
@@ -250,7 +254,8 @@ def _secret_leaf(key: str | None, value: str, path: PathKey, smap: SourceMap, is
 # --- models -----------------------------------------------------------------------------
 
 
-def _build(raw: dict[str, Any], smap: SourceMap, issues: list[Issue]) -> Runbook | None:
+def _build(raw: dict[str, Any], smap: SourceMap, issues: list[Issue],
+           salvaged: set[tuple[str, str]]) -> Runbook | None:
     top = {k: ({} if k in SECTIONS and isinstance(v, dict) else v) for k, v in raw.items()}
     runbook, found = check(Runbook, top, (), raw, smap)
     issues.extend(found)
@@ -263,8 +268,11 @@ def _build(raw: dict[str, Any], smap: SourceMap, issues: list[Issue]) -> Runbook
         for name, value in items.items():
             item, found, partial = check_salvage(model, value, (section, name), raw, smap)
             issues.extend(found)
-            if item is not None or partial is not None:
-                valid[section][name] = item if item is not None else partial
+            if item is not None:
+                valid[section][name] = item
+            elif partial is not None:
+                valid[section][name] = partial
+                salvaged.add((section, name))
     if runbook is None:
         # Keep going with what is valid so the semantic checks still report their findings.
         variables = raw.get("variables") if isinstance(raw.get("variables"), dict) else {}

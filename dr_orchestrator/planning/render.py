@@ -64,23 +64,38 @@ def notes(plan: Plan) -> list[str]:
 def table_renderable(plan: Plan) -> RenderableType:
     """A rich renderable (colours on a terminal); `render(plan, 'table')` gives plain text.
 
-    Cells are `Text`, never markup strings: step kinds like `[shell]` must print as written.
+    One row per service (its total estimate, start, recovery time and RTO), then one row
+    per step with the step's own estimate and estimated start. Cells are `Text`, never
+    markup strings: names like `[shell]` must print as written.
     """
-    table = Table(box=box.SIMPLE_HEAVY)
-    right = ("wave", "duration", "start", "recovered at", "RTO")
-    for col in ("wave", "service", "steps", "duration", "start", "recovered at", "RTO", ""):
-        table.add_column(col, justify="right" if col in right else "left")
+    table = Table(box=box.SIMPLE_HEAVY, pad_edge=False)
+    table.add_column("wave", justify="right", no_wrap=True)
+    # The only column that gives way on a narrow terminal; its cells end in "…", never wrap.
+    table.add_column("service / step", overflow="ellipsis")
+    table.add_column("kind", no_wrap=True)
+    for col in ("estimate", "start", "recovered", "RTO"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
     for wave in plan.waves:
         for i, name in enumerate(wave.services):
             sp = plan.services[name]
             mark = status(sp.rto_ok)
             colour = {"OK": "green", "OVER": "bold red"}.get(mark, "dim")
             label = Text(f"{CRITICAL_MARK} {name}" if sp.critical else f"  {name}",
-                         style="bold" if sp.critical else "")
-            cells = [str(wave.index) if i == 0 else "", "\n".join(step_lines(sp)),
-                     format_seconds(sp.duration_s), format_seconds(sp.start_s),
-                     format_seconds(sp.finish_s), rto_text(sp.rto_s)]
-            table.add_row(Text(cells[0]), label, *(Text(c) for c in cells[1:]), Text(mark, style=colour))
+                         style="bold" if sp.critical else "", no_wrap=True, overflow="ellipsis")
+            table.add_row(Text(str(wave.index) if i == 0 else ""), label, Text(""),
+                          Text(format_seconds(sp.duration_s)), Text(format_seconds(sp.start_s)),
+                          Text(format_seconds(sp.finish_s)), Text(rto_text(sp.rto_s)),
+                          Text(mark, style=colour))
+            offset = sp.start_s
+            for step in sp.steps:
+                text = Text(f"    {step.index + 1}. {step.name}", no_wrap=True, overflow="ellipsis")
+                if step.playbook:
+                    text.append(f" ({step.playbook})", style="dim")
+                table.add_row(Text(""), text, Text(step.kind, style="dim"),
+                              Text(format_seconds(step.estimate_s), style="dim"),
+                              Text(format_seconds(offset), style="dim"), Text(""), Text(""), Text(""))
+                offset += step.estimate_s
         table.add_section()
     over = plan.rto_ok is False
     parts: list[RenderableType] = [Text(summary(plan), style="bold red" if over else "bold"), table,

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from dr_orchestrator.planning.inputs import simple_input
+from dr_orchestrator.planning.inputs import PlanInput, ServiceInput, simple_input
+from dr_orchestrator.planning.model import PlannedStep
 from dr_orchestrator.planning.planner import plan_from_input
 from dr_orchestrator.planning.render import node_ids, render
 
@@ -76,11 +77,20 @@ def test_graph_mode_has_only_nodes_and_edges(plan):
 def test_table_shows_steps_marks_and_rto(plan):
     text = render(plan, "table")
     assert "estimated total 2m51s" in text and "runbook RTO 2m40s OVER" in text
-    assert "1. run [shell] 1m40s" in text  # not eaten as rich markup
+    assert re.search(r"1\. run\s+shell\s+1m40s\s+0s", text)  # step row: kind, estimate, start
+    assert re.search(r"1\. run\s+shell\s+20s\s+2m30s", text)  # we"b's step starts after api
     assert re.search(r"\* we\"b .* 2m50s\s+2m30s\s+OVER", text)
     assert re.search(r"\* db .* 1m40s\s+10m\s+OK", text)
     assert "critical path: db -> api.v2 -> we\"b -> end (2m51s)" in text
     assert "warning: estimated recovery of service 'we\"b' takes 2m50s" in text
+
+
+def test_table_prints_brackets_as_written():
+    step = PlannedStep(service="a", index=0, name="[bold]restore[/bold] [shell]", kind="shell",
+                       estimate_s=5.0)
+    inp = PlanInput(services={"a": ServiceInput(name="a", steps=(step,))})
+    text = render(plan_from_input(inp, "rebuild"), "table")
+    assert "[bold]restore[/bold] [shell]" in text
 
 
 def test_markdown_table_rows(plan):

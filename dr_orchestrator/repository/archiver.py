@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 _SMALL = 1 << 20
 _ZERO = bytes(16 << 20)
 _INFLIGHT = 24
+_INDEX_EVERY = 8  # packs
 
 
 @dataclass
@@ -216,10 +217,15 @@ class Archiver:
         return self.store_tree(nodes)
 
     def _maybe_check_lock(self) -> None:
-        if self.lock_check is not None and time.monotonic() - self._last_check > 5:
+        if time.monotonic() - self._last_check > 5:
             self._last_check = time.monotonic()
-            self.lock_check()
+            if self.lock_check is not None:
+                self.lock_check()
             self.uploader.check()
+            # Index uploaded packs as we go: an interrupted backup's data is then reused
+            # (deduplicated) by the next run instead of being uploaded again.
+            if self.index.pending() >= _INDEX_EVERY:
+                self.index.write_new(self.repo.backend, self.keys)
 
     def _file(self, path: str, st: os.stat_result, node: Node, pnode: Node | None) -> None:
         self.stats.files += 1
@@ -286,6 +292,7 @@ class Archiver:
                 self.progress.advance(len(c))
             else:
                 content.append(self._submit(c))
+                self._maybe_check_lock()
         return total
 
     def _stream(self, name: str, src: StreamSource) -> Node:

@@ -1,0 +1,125 @@
+"""The CLI as a user runs it: SIGKILL at random points, flipped bytes (exit 3, file named), --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.repository.helpers import assert_same_tree
+
+DRO = [sys.executable, "-m", "dr_orchestrator.cli.main"]
+
+
+def _env(repo: Path) -> dict[str, str]:
+    return {**os.environ, "DRO_PASSWORD": "pw-for-tests", "DRO_REPO": str(repo)}
+
+
+def dro(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run([*DRO, *args], env=_env(repo), capture_output=True, text=True, timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(f"dro {' '.join(args)} exited {p.returncode}: {p.stderr}")
+    return p
+
+
+def _entries(repo: Path) -> int:
+    """Objects and in-flight temp files under data/ and index/."""
+    return sum(1 for d in ("data", "index") if (repo / d).exists() for _ in (repo / d).rglob("*"))
+
+
+def _dataset(src: Path, rnd: random.Random) -> None:
+    (src / "small").mkdir(parents=True, exist_ok=True)
+    for i in range(100):
+        (src / "small" / f"f{i}.txt").write_text(f"file {i} " * rnd.randint(10, 3000))
+    for i in range(3):
+        (src / f"big{i}.bin").write_bytes(rnd.randbytes(8 << 20))
+
+
+def test_sigkill_at_random_points_never_damages_the_repository(tmp_path: Path) -> None:
+    rnd = random.Random(int(os.environ.get("DRO_CRASH_SEED", "4")))
+    repo, src = tmp_path / "repo", tmp_path / "src"
+    _dataset(src, rnd)
+    dro(repo, "repo", "init")
+    killed_with_data = completed = 0
+    for i in range(20):
+        # New content every round so each run has real work to be killed in.
+        (src / f"big{i % 3}.bin").write_bytes(rnd.randbytes(8 << 20))
+        (src / "small" / f"f{i}.txt").write_text(f"round {i}")
+        before = _entries(repo)
+        proc = subprocess.Popen([*DRO, "backup", str(src)], env=_env(repo), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        if i % 3 == 2:  # anywhere, startup included
+            time.sleep(rnd.uniform(0.2, 3.0))
+        else:  # once the run writes packs (the machine may be slow to start it), a bit later
+            deadline = time.monotonic() + 120
+            while _entries(repo) == before and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rnd.uniform(0.0, 0.8))
+        completed += proc.poll() == 0  # finished before we could kill it
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_with_data += _entries(repo) != before
+        v = dro(repo, "verify", "--read-data", "--json", check=False)
+        assert v.returncode == 0, f"round {i}: {v.stdout} {v.stderr}"
+        assert json.loads(v.stdout)["ok"] is True
+    assert killed_with_data >= 5, "the kills should land while packs are being written"
+    done = json.loads(dro(repo, "backup", str(src), "--json").stdout)
+    assert done["summary"]["files"] == 103
+    assert dro(repo, "verify", "--read-data").returncode == 0
+    dro(repo, "restore", "latest", "--target", str(tmp_path / "out"))
+    assert_same_tree(src, tmp_path / "out" / str(src).lstrip("/"))
+    snaps = json.loads(dro(repo, "snapshots", "--json").stdout)
+    assert len(snaps) == completed + 1  # killed runs committed nothing
+
+
+def test_flipped_byte_exit_3_names_the_file(tmp_path: Path) -> None:
+    repo, src = tmp_path / "repo", tmp_path / "src"
+    src.mkdir()
+    (src / "precious.db").write_bytes(os.urandom(2 << 20))
+    (src / "other.txt").write_text("fine")
+    dro(repo, "repo", "init")
+    dro(repo, "backup", str(src), "--tag", "t")
+    packs = sorted((repo / "data").rglob("*"), key=lambda p: p.stat().st_size)
+    pack = [p for p in packs if p.is_file()][-1]  # the data pack
+    data = bytearray(pack.read_bytes())
+    data[100] ^= 1
+    pack.write_bytes(bytes(data))
+    v = dro(repo, "verify", "--read-data", check=False)
+    assert v.returncode == 3
+    assert "precious.db" in v.stderr
+    r = dro(repo, "restore", "latest", "--target", str(tmp_path / "out"), check=False)
+    assert r.returncode == 3
+    assert "precious.db" in r.stderr
+    assert dro(repo, "verify", check=False).returncode == 0  # structure alone is intact
+
+
+def test_cli_json_ls_diff_forget(tmp_path: Path) -> None:
+    repo, src = tmp_path / "repo", tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    dro(repo, "repo", "init")
+    s1 = json.loads(dro(repo, "backup", str(src), "--json").stdout)
+    (src / "b.txt").write_text("b")
+    s2 = json.loads(dro(repo, "backup", str(src), "--json").stdout)
+    d = json.loads(dro(repo, "diff", s1["id"][:8], s2["id"][:8], "--json").stdout)
+    assert d["added"] == [f"{src}/b.txt"]
+    rows = json.loads(dro(repo, "ls", "latest", str(src), "--json").stdout)
+    assert [r["path"] for r in rows] == [f"{src}/a.txt", f"{src}/b.txt"]
+    f = json.loads(dro(repo, "forget", "--keep-last", "1", "--dry-run", "--json").stdout)
+    assert [x["id"] for x in f["remove"]] == [s1["id"]]
+    f = json.loads(dro(repo, "forget", "--keep-last", "1", "--prune", "--json").stdout)
+    assert f["prune"]["dry_run"] is False
+    assert [s["id"] for s in json.loads(dro(repo, "snapshots", "--json").stdout)] == [s2["id"]]
+    bad = dro(repo, "snapshots", check=False)
+    assert bad.returncode == 0
+    env = {**_env(repo), "DRO_PASSWORD": "nope"}
+    wrong = subprocess.run([*DRO, "snapshots"], env=env, capture_output=True, text=True)
+    assert wrong.returncode == 2 and "password" in wrong.stderr
+    assert "nope" not in wrong.stderr + wrong.stdout

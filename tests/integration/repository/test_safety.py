@@ -1,0 +1,115 @@
+"""Restores never write outside the target; locks; wrong password (local repository)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dr_orchestrator.errors import BadInput, IntegrityError, LockHeld
+from dr_orchestrator.repository import Repository
+from dr_orchestrator.repository.archiver import Archiver
+from dr_orchestrator.repository.crypto import object_name, seal_doc
+from dr_orchestrator.repository.format import snapshot_key
+from dr_orchestrator.repository.locks import RepoLock, list_locks, remove_locks
+from dr_orchestrator.repository.snapshot import Snapshot
+from dr_orchestrator.repository.tree import Node
+
+
+def _craft(repo: Repository, root_nodes: list[Node], sub: dict[str, list[Node]] | None = None) -> Snapshot:
+    """Write a snapshot whose trees say whatever we want (bypassing the archiver's checks)."""
+    arch = Archiver(repo)
+    for n in root_nodes:
+        if n.type == "dir" and sub and n.name in sub:
+            n.subtree = arch.store_tree(sub[n.name])
+        if n.type == "file" and n.content == ["DATA"]:
+            n.content = [arch._store("D", b"evil payload", arch.data_packer).hex()]
+            n.size = 12
+    tree = arch.store_tree(root_nodes)
+    arch.data_packer.flush()
+    arch.tree_packer.flush()
+    arch.pool.shutdown()
+    arch.uploader.close()
+    repo.index.write_new(repo.backend, repo.keys)
+    snap = Snapshot(id="", time=datetime.now(UTC), hostname="h", paths=["/x"], tags=[], tree=tree)
+    stored = seal_doc(repo.keys, "snapshot", snap.to_doc())
+    snap.id = object_name(stored)
+    repo.backend.put(snapshot_key(snap.id), stored)
+    return snap
+
+
+@pytest.mark.parametrize("name", ["..", "../../etc/passwd", "/abs", "a/b", ".", ""])
+def test_crafted_names_are_refused(local_repo: Repository, tmp_path: Path, name: str) -> None:
+    snap = _craft(local_repo, [Node(name=name, type="file", content=["DATA"])])
+    target = tmp_path / "t" / "target"
+    with pytest.raises(IntegrityError, match="unsafe file name"):
+        local_repo.restore(snap, str(target))
+    assert not any(p.name == "passwd" for p in tmp_path.rglob("*"))
+
+
+def test_symlink_then_directory_of_same_name_is_refused(local_repo: Repository, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    snap = _craft(local_repo, [Node(name="d", type="symlink", target=str(outside)),
+                               Node(name="d", type="dir")],
+                  {"d": [Node(name="f", type="file", content=["DATA"])]})
+    with pytest.raises(IntegrityError, match="twice"):
+        local_repo.restore(snap, str(tmp_path / "target"))
+    assert list(outside.iterdir()) == []
+
+
+def test_existing_symlink_in_target_is_not_followed(local_repo: Repository, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    os.symlink(outside, target / "d")
+    os.symlink(outside / "victim", target / "f")
+    snap = _craft(local_repo, [Node(name="d", type="dir"), Node(name="f", type="file", content=["DATA"])],
+                  {"d": [Node(name="g", type="file", content=["DATA"])]})
+    with pytest.raises(BadInput, match="not a directory"):
+        local_repo.restore(snap, str(target))
+    assert list(outside.iterdir()) == []
+    snap2 = _craft(local_repo, [Node(name="f", type="file", content=["DATA"])])
+    local_repo.restore(snap2, str(target))
+    assert (target / "f").read_bytes() == b"evil payload" and not (target / "f").is_symlink()
+    assert list(outside.iterdir()) == []
+
+
+def test_exclusive_lock_blocks_and_stale_lock_expires(local_repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    backend = local_repo.backend
+    with RepoLock(backend, exclusive=False, purpose="backup"):
+        with pytest.raises(LockHeld, match="shared lock for backup"):
+            local_repo.prune()
+        local_repo.backup([str(src)])  # shared + shared is fine
+    # A crashed exclusive holder: its lock has a short ttl and no heartbeat.
+    crashed = RepoLock(backend, exclusive=True, purpose="prune", ttl=timedelta(seconds=1))
+    crashed.key = crashed._write()
+    with pytest.raises(LockHeld):
+        local_repo.backup([str(src)])
+    import time
+
+    time.sleep(1.2)
+    assert local_repo.backup([str(src)]).summary["files_unmodified"] == 1
+    assert len(remove_locks(backend)) == 1
+    assert list_locks(backend) == []
+
+
+def test_heartbeat_refreshes_lock(local_repo: Repository) -> None:
+    lk = RepoLock(local_repo.backend, exclusive=True, purpose="t", ttl=timedelta(seconds=1)).acquire()
+    try:
+        first = lk.key
+        import time
+
+        time.sleep(0.6)
+        locks = list_locks(local_repo.backend)
+        assert len(locks) == 1 and locks[0].key != first and not locks[0].stale(datetime.now(UTC))
+        lk.check()
+    finally:
+        lk.release()
+    assert list_locks(local_repo.backend) == []

@@ -35,7 +35,7 @@ class DrillTarget:
 
     def describe(self) -> str:
         where = f" on {self.host}" if self.host else ""
-        return f"{self.kind} {self.location}{where} ({self.site})"
+        return f"{self.kind} {self.location}{where}" + (f" ({self.site})" if self.site else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "site": self.site, "location": self.location, "host": self.host}
@@ -54,10 +54,16 @@ class _SiteMapper:
     def __init__(self, site: str, drill: SiteDrillOverrides) -> None:
         self.site = site
         self.drill = drill
-        # Longest prefix first, so /srv/app/data maps before /srv/app.
-        self.paths = sorted(drill.paths.items(), key=lambda kv: len(kv[0]), reverse=True)
+        # Longest prefix first, so /srv/app/data maps before /srv/app. Each prefix is kept as
+        # written and normalised (a${x}/../b and b name the same directory).
+        pairs: dict[str, str] = {}
+        for prod, alt in drill.paths.items():
+            pairs[prod.rstrip("/") or "/"] = alt
+            pairs[os.path.normpath(prod)] = os.path.normpath(alt)
+        self.paths = sorted(pairs.items(), key=lambda kv: len(kv[0]), reverse=True)
 
     def map_path(self, path: str) -> str | None:
+        path = os.path.normpath(path)
         for prod, alt in self.paths:
             if path == prod or path.startswith(prod.rstrip("/") + "/"):
                 return alt.rstrip("/") + path[len(prod.rstrip("/")):]
@@ -65,7 +71,9 @@ class _SiteMapper:
 
     def used_root(self, path: str) -> str | None:
         """The drill directory (an override's value) that a mapped path lies in."""
+        path = os.path.normpath(path)
         for _prod, alt in self.paths:
+            alt = os.path.normpath(alt)
             if path == alt or path.startswith(alt.rstrip("/") + "/"):
                 return alt
         return None
@@ -82,7 +90,13 @@ class _SiteMapper:
             return None
         if isinstance(command, str):
             return self.map_text(command)
-        return [self.map_text(arg) for arg in command]
+        return [self.map_arg(str(arg)) for arg in command]
+
+    def map_arg(self, arg: str) -> str:
+        """One argv element: a bare production port (`--port 8080`) maps as a whole."""
+        if arg.isdigit() and int(arg) in self.drill.ports:
+            return str(self.drill.ports[int(arg)])
+        return self.map_text(arg)
 
     def map_dsn(self, dsn: str) -> str | None:
         parts = urlsplit(dsn)
@@ -159,7 +173,26 @@ class _Rewriter:
             update.update(self._check(sp, step, mapper))
         if update.get("target") is None and kind == "restore":
             return step
+        if getattr(spec, "rollback", None):
+            update["rollback"] = self._rollback(sp, step, mapper, spec.rollback)
         return replace(step, spec=spec.model_copy(update=update))
+
+    def _rollback(self, sp: ServicePlan, step: PlannedStep, mapper: _SiteMapper, specs: list[Any]) -> list[Any]:
+        """Rollback steps undo a drill step at the drill targets too (cleanup runs them)."""
+        out = []
+        for sub in specs:
+            if sub.kind == "shell":
+                out.append(sub.model_copy(update={"command": mapper.map_command(sub.command),
+                                                  "env": {k: mapper.map_text(v) for k, v in sub.env.items()}
+                                                  | DRILL_ENV}))
+            elif sub.kind == "ssh" and self.host_ok(mapper, sub.host):
+                out.append(sub.model_copy(update={"command": mapper.map_command(sub.command)}))
+            elif sub.kind in ("wait", "check"):
+                out.append(sub)
+            else:
+                self.refuse(sp, step, f"has a {sub.kind} rollback step that cannot be pointed at drill targets",
+                            "use shell/ssh rollback steps on drill hosts")
+        return out
 
     def _restore_target(self, sp: ServicePlan, step: PlannedStep, mapper: _SiteMapper,
                         target: SecretRef | str, host: str | None) -> SecretRef | str | None:

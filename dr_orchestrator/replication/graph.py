@@ -17,6 +17,10 @@ class SnapshotGraph(Protocol):
         """Storage keys (data packs and index objects) the snapshot cannot be read without."""
         ...
 
+    def index_packs(self, index_id: str) -> set[str]:
+        """Storage keys of the packs one index object describes."""
+        ...
+
     def indexed_packs(self) -> set[str]:
         """Storage keys of every pack the source's index still references."""
         ...

@@ -111,6 +111,8 @@ class Replicator:
         present = {k for k in tgt if k not in suspect}
         for phase in layout.PHASES[:-1]:
             batch = [i for k, i in todo.items() if layout.kind_of(k) in phase]
+            if Kind.INDEX in phase:
+                batch = self._indexes_to_publish(batch)
             present |= self._copy_phase("+".join(k.value for k in phase), batch)
             if self.opt.stop.is_set():
                 rep.stopped = True
@@ -247,6 +249,31 @@ class Replicator:
                         yield fut.result()
             for fut in pending:
                 yield fut.result()
+
+    # --- what may be published --------------------------------------------------------
+
+    def _indexes_to_publish(self, batch: list[ObjectInfo]) -> list[ObjectInfo]:
+        """An index naming a pack that failed would make the target fail `verify`: hold it
+        back (precisely with the password, else every new index) until the source is healed."""
+        failed = {k for k in (*self.report.source_corrupt, *self.report.failed) if layout.kind_of(k) is Kind.DATA}
+        if not failed or not batch:
+            return batch
+        keep: list[ObjectInfo] = []
+        held: list[str] = []
+        for info in batch:
+            if self.opt.graph is None:
+                held.append(info.key)
+                continue
+            try:
+                bad = bool(self.opt.graph.index_packs(layout.object_id(info.key)) & failed)
+            except DRError:
+                bad = True
+            if bad:
+                held.append(info.key)
+            else:
+                keep.append(info)
+        self.report.objects_held_back = sorted(held)
+        return keep
 
     # --- snapshots --------------------------------------------------------------------
 

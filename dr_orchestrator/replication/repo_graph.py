@@ -49,6 +49,9 @@ class RepositoryGraph:
     def indexed_packs(self) -> set[str]:
         return {pack_key(p) for p in self.repo.index.packs}
 
+    def index_packs(self, index_id: str) -> set[str]:
+        return {pack_key(p) for p, ids in self._pack_to_index().items() if index_id in ids}
+
     def _pack_of(self, blob_hex: str, what: str) -> str:
         loc = self.repo.index.get(bytes.fromhex(blob_hex))
         if loc is None:
@@ -95,7 +98,9 @@ class VerifyFilter:
     def __init__(self, graph: RepositoryGraph, already_at_target: Callable[[], set[str]] | None = None,
                  threads: int = 3) -> None:
         self.graph = graph
-        self.already_at_target = already_at_target or set
+        # Packs at the target *before* this run were verified when they were published;
+        # taken now (the filter is built before the copy starts), not when it is called.
+        self.verified_before = already_at_target() if already_at_target else set()
         self.threads = threads
         self.packs_read = 0
 
@@ -109,8 +114,7 @@ class VerifyFilter:
                 needs[sid] = self.graph.snapshot_packs(sid)
             except DRError as exc:
                 held[sid] = f"verification failed: {exc.message}"
-        present = self.already_at_target()
-        todo = sorted({p for packs in needs.values() for p in packs if pack_key(p) not in present})
+        todo = sorted({p for packs in needs.values() for p in packs if pack_key(p) not in self.verified_before})
         verifier = Verifier(self.graph.repo)
         bad: dict[str, str] = {}
         with ThreadPoolExecutor(self.threads, thread_name_prefix="dro-verify") as pool:

@@ -46,6 +46,7 @@ class ReplicationReport:
     snapshots_new: list[str] = field(default_factory=list)
     snapshots_copied: list[str] = field(default_factory=list)
     snapshots_held_back: dict[str, str] = field(default_factory=dict)
+    objects_held_back: list[str] = field(default_factory=list)  # index objects naming a failed pack
     deleted: list[str] = field(default_factory=list)
     kept_immutable: list[str] = field(default_factory=list)
     unrecoverable: list[str] = field(default_factory=list)  # repair: bad here and not at the replica

@@ -80,6 +80,9 @@ class FakeGraph:
     def snapshot_needs(self, snapshot_id: str) -> set[str]:
         return snapshot_needs(self.backend, snapshot_id)
 
+    def index_packs(self, index_id: str) -> set[str]:
+        return {layout.data_key(p) for p in json.loads(self.backend.get(f"index/{index_id}"))["packs"]}
+
     def indexed_packs(self) -> set[str]:
         out: set[str] = set()
         for info in self.backend.list("index/"):

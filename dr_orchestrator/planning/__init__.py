@@ -56,11 +56,10 @@ def findings_to_issues(runbook: Any, plan: Plan, strict: bool = False) -> list[I
     issues: list[Issue] = []
     for finding in plan.findings:
         if finding.service is not None:
-            sp = plan.services[finding.service]
             file, line, column = _position(runbook, ("services", finding.service, "rto"), file_of)
-            chain = _chain_to(plan, finding.service)
-            hint = (f"the {plan.action} reaches it through {' -> '.join(chain)} "
-                    f"(its own steps: {format_seconds(sp.duration_s)}); shorten those steps, "
+            chain = " -> ".join(f"{n} ({format_seconds(plan.services[n].duration_s)})"
+                                for n in _chain_to(plan, finding.service))
+            hint = (f"its {plan.action} waits for the chain {chain}; shorten those steps, "
                     f"correct their estimates, or raise the RTO")
         else:
             file, line, column = _position(runbook, ("rto",), file_of)

@@ -89,7 +89,7 @@ def test_critical_path_issues_positions_and_severity():
     assert [(i.location(), i.severity, i.code) for i in issues] == [
         ("rb.yaml:12:5", "warning", "rto-estimate"), ("rb.yaml:3:1", "warning", "rto-estimate")]
     assert "'api'" in issues[0].message and "4m10s" in issues[0].message and "3m20s" in issues[0].message
-    assert "db -> api" in (issues[0].hint or "")
+    assert "db (2m30s) -> api (1m40s)" in (issues[0].hint or "")
     assert [i.severity for i in critical_path_issues(rb, strict=True)] == ["error", "error"]
 
 

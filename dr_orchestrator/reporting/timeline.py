@@ -34,10 +34,14 @@ def _fmt(seconds: float) -> str:
 def render_svg(report: Report) -> str:
     steps = [s for s in report.steps if s.start_s is not None]
     rtos = [o.target_s for o in report.objectives if o.kind == "RTO"]
-    horizon = max([report.duration_s, *[s.end_s or s.start_s or 0.0 for s in steps], *rtos, 1.0]) * 1.05
+    run_end = max([report.duration_s, *[s.end_s or s.start_s or 0.0 for s in steps], 0.5])
+    # Show RTO lines to scale when they are near the run; a far-away RTO (a 10 s drill
+    # against a 15 min RTO) would squash every bar, so it is drawn at the edge, marked off scale.
+    near = [r for r in rtos if r <= run_end * 3]
+    horizon = max([run_end, *near]) * 1.08
     scale = PLOT_W / horizon
     height = TOP + ROW_H * max(len(steps), 1) + BOTTOM
-    width = LABEL_W + PLOT_W + 20
+    width = LABEL_W + PLOT_W + 70
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-label="Timeline of every step against the RTO">',
            '<style>text{font:12px sans-serif;fill:#222}.axis{stroke:#999}.grid{stroke:#eee}'
@@ -61,18 +65,24 @@ def render_svg(report: Report) -> str:
                    f'x="{x:.1f}" y="{y}" width="{w:.1f}" height="{BAR_H}" rx="2" '
                    f'fill="{COLOURS.get(s.status, "#607d8b")}"><title>{title}</title></rect>')
         last_row[s.service] = i
+    edge = LABEL_W + PLOT_W
     for svc in report.services:
         if svc.rto_s is None or svc.name not in last_row:
             continue
-        x = LABEL_W + svc.rto_s * scale
+        off = svc.rto_s > horizon
+        x = edge if off else LABEL_W + svc.rto_s * scale
         y = TOP + last_row[svc.name] * ROW_H
         out.append(f'<line class="svc-rto" data-service="{escape(svc.name)}" x1="{x:.1f}" y1="{y - 3}" '
                    f'x2="{x:.1f}" y2="{y + BAR_H + 3}"><title>RTO {escape(svc.name)}: {_fmt(svc.rto_s)}'
                    f'</title></line>')
+        if off:
+            out.append(f'<text x="{edge + 4}" y="{y + BAR_H - 2}" fill="#c62828">{_fmt(svc.rto_s)}→</text>')
     if report.rto_s is not None:
-        x = LABEL_W + report.rto_s * scale
+        off = report.rto_s > horizon
+        x = edge if off else LABEL_W + report.rto_s * scale
+        label = f"plan RTO {_fmt(report.rto_s)}" + (" (off scale →)" if off else "")
         out.append(f'<line class="rto" x1="{x:.1f}" y1="{TOP - 14}" x2="{x:.1f}" y2="{height - BOTTOM + 4}"/>')
-        out.append(f'<text x="{x + 4:.1f}" y="{TOP - 18}" fill="#c62828">plan RTO {_fmt(report.rto_s)}</text>')
+        out.append(f'<text x="{x - 4:.1f}" y="{TOP - 18}" text-anchor="end" fill="#c62828">{label}</text>')
     out.append(f'<line class="axis" x1="{LABEL_W}" y1="{height - BOTTOM + 4}" x2="{LABEL_W + PLOT_W}" '
                f'y2="{height - BOTTOM + 4}"/>')
     out.append(f'<text x="{LABEL_W + PLOT_W / 2}" y="{height - 6}" text-anchor="middle">'

@@ -64,6 +64,7 @@ class Options:
     deep: bool = False  # hash every object already at the target, re-send the bad ones
     memory_budget: int = 256 << 20
     in_memory_max: int = 64 << 20
+    local_fast: bool = True  # local targets: atomic renames + one syncfs per phase (localfast.py)
     graph: SnapshotGraph | None = None
     snapshot_filter: SnapshotFilter | None = None
     progress: Progress = field(default_factory=_NoProgress)
@@ -82,7 +83,7 @@ class Replicator:
                                  budget=MemoryBudget(self.opt.memory_budget), limiter=limiter,
                                  retain_until=self.opt.retain_until, server_side=self.opt.server_side,
                                  verify=self.opt.verify, in_memory_max=self.opt.in_memory_max,
-                                 stop=self.opt.stop)
+                                 stop=self.opt.stop, local_fast=self.opt.local_fast)
 
     # --- the run ----------------------------------------------------------------------
 
@@ -189,6 +190,7 @@ class Replicator:
             done.append(res)
             self._record(res)
             self.opt.progress.advance(1, res.size)
+        self.transfer.barrier()
         copied = {r.key for r in done if r.outcome in (Outcome.SERVER_SIDE, Outcome.STREAMED)}
         return self._confirm(copied, {i.key: i for i in batch})
 

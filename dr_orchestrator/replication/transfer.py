@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from dr_orchestrator.errors import DRError, IntegrityError, ObjectLocked
 from dr_orchestrator.replication import layout
+from dr_orchestrator.replication.localfast import LocalReplicaWriter, local_root
 from dr_orchestrator.replication.report import Counters
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.storage.base import Backend, ObjectInfo
@@ -60,7 +61,7 @@ class Transfer:
                  budget: MemoryBudget, limiter: TokenBucket | None = None,
                  retain_until: datetime | None = None, server_side: bool | None = None,
                  verify: str = "content", in_memory_max: int = 64 << 20,
-                 stop: threading.Event | None = None, attempts: int = 3) -> None:
+                 stop: threading.Event | None = None, attempts: int = 3, local_fast: bool = True) -> None:
         self.source = source
         self.attempts = attempts
         self.target = target
@@ -72,6 +73,14 @@ class Transfer:
         self.in_memory_max = in_memory_max
         self.stop = stop or threading.Event()
         self.server_side = self._use_server_side() if server_side is None else server_side
+        root = local_root(target) if local_fast else None
+        self.local_writer = LocalReplicaWriter(root) if root is not None else None
+        self._put = self.local_writer.put if self.local_writer else target.put
+
+    def barrier(self) -> None:
+        """End of a phase: make what was written durable before the next phase starts."""
+        if self.local_writer is not None:
+            self.local_writer.barrier()
 
     def _use_server_side(self) -> bool:
         if not self.target.capabilities.server_side_copy:
@@ -134,14 +143,14 @@ class Transfer:
         if info.size > self.in_memory_max:
             with self.budget.reserve(CHUNK), self.source.open_read(key) as f:
                 reader = _VerifyingReader(f, key, expected, self.limiter, self.stop)
-                self.target.put(key, reader, retain_until=self.retain_until)  # type: ignore[arg-type]
+                self._put(key, reader, retain_until=self.retain_until)  # type: ignore[arg-type]
                 size = reader.size
         else:
             with self.budget.reserve(max(info.size, 1)):
                 data = self._read_verified(self.source, key, expected)
                 if self.stop.is_set():
                     raise Abandoned(f"{key}: stop requested")
-                self.target.put(key, data, retain_until=self.retain_until)
+                self._put(key, data, retain_until=self.retain_until)
                 size = len(data)
         self.counters.add(objects_copied=1, objects_streamed=1, bytes_streamed=size,
                           objects_verified=1 if expected is not None else 0)

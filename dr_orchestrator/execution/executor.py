@@ -166,7 +166,7 @@ class Executor:
         delay = seconds(spec_get(step.spec, "retry_delay"), DEFAULT_RETRY_DELAY_S) or 0.0
         for attempt in range(1, attempts + 1):
             self.journal.emit(ev.STEP_STARTED, step=step.key, service=step.service,
-                              kind=step.kind, attempt=attempt)
+                              kind=step.kind, attempt=attempt, sync=step.on_failure == "rollback")
             outcome: str | None = None
             error: BaseException | None = None
             details: dict[str, Any] = {}

@@ -1,4 +1,4 @@
-"""The append-only run journal: one JSON line per event, fsynced before we go on.
+"""The append-only run journal: one JSON line per event, fdatasync'ed before we go on.
 
 Layout: `<state_dir>/runs/<RUN_ID>/journal.jsonl` (state_dir defaults to `.dro`
 next to the runbook). The journal is mirrored to the recovery site's storage at
@@ -25,6 +25,12 @@ from dr_orchestrator.execution.redact import Redactor
 
 log = logging.getLogger(__name__)
 JOURNAL_NAME = "journal.jsonl"
+# Events written without waiting for fdatasync: they reach the disk with the next
+# durable event. A SIGKILL loses nothing (the page cache survives the process); only a
+# machine crash can lose one, and then a lost `step_started` makes the step look
+# pending, so resume runs it again — exactly what it does with an in-flight step whose
+# policy is not rollback (the executor syncs step_started for rollback steps).
+LAZY = frozenset({"step_started", "step_output", "service_started", "step_retried", "warning"})
 
 
 def run_dir(state_dir: Path, run_id: str) -> Path:
@@ -121,6 +127,8 @@ class Journal:
         self._mono0 = clock.monotonic() if mono0 is None else mono0
         self._seq = next_seq
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._synced = 0  # highest seq known to be on disk
         self._fsync = fsync
         self.listeners: list[Callable[[Event], None]] = []
         self.mirror: Mirror | None = None
@@ -137,22 +145,36 @@ class Journal:
         """Seconds since the run started (continued across resumes)."""
         return self._t0 + (self.clock.monotonic() - self._mono0)
 
-    def emit(self, type_: str, **data: Any) -> Event:
+    def emit(self, type_: str, *, sync: bool | None = None, **data: Any) -> Event:
+        """Append an event; when it must be durable (see LAZY), return only after fdatasync.
+
+        Group commit: a thread finding its event already covered by another thread's
+        fdatasync returns at once, so parallel services share syncs."""
         with self._lock:
             event = Event(type=type_, t=self.now(), ts=self.clock.wall(), seq=self._seq,
                           data=data)
             line = self.redactor.redact(event.to_json())
             os.write(self._fd, (line + "\n").encode("utf-8"))
-            if self._fsync:
-                os.fdatasync(self._fd)
+            seq = self._seq
             self._seq += 1
             if self.redactor:  # listeners see what the journal holds, never a secret
                 event = Event.from_dict(json.loads(line))
             for listener in self.listeners:  # under the lock: everyone sees journal order
                 listener(event)
+        if self._fsync and (sync if sync is not None else type_ not in LAZY):
+            self._sync(seq)
         if self.mirror is not None:
             self.mirror.poke()
         return event
+
+    def _sync(self, seq: int) -> None:
+        with self._sync_lock:
+            if self._synced >= seq:
+                return
+            with self._lock:
+                upto = self._seq - 1
+            os.fdatasync(self._fd)
+            self._synced = upto
 
     def close(self) -> None:
         if self.mirror is not None:

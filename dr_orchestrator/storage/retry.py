@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, TypeVar
 
-from dr_orchestrator.errors import DRError, StorageUnavailable
+from dr_orchestrator.errors import DRError, ObjectExists, StorageUnavailable
 from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,20 @@ class RetryingBackend:
 
     def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False,
             retain_until: datetime | None = None) -> None:
+        tries = 0
+
         def once() -> None:
-            self.inner.put(key, data, if_absent=if_absent, retain_until=retain_until)
+            nonlocal tries
+            tries += 1
+            try:
+                self.inner.put(key, data, if_absent=if_absent, retain_until=retain_until)
+            except ObjectExists:
+                # A create-only put retried after a lost response may find its own earlier
+                # attempt: that is success when the stored bytes are ours.
+                if tries > 1 and isinstance(data, bytes | bytearray | memoryview) and \
+                        self.inner.get(key) == bytes(data):
+                    return
+                raise
 
         if isinstance(data, bytes | bytearray | memoryview):
             return call(self.policy, f"put {key}", once)

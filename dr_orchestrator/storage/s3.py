@@ -172,8 +172,15 @@ class S3Backend:
                 while inflight:
                     parts.append(inflight.popleft().result())
             cond = {"IfNoneMatch": "*"} if if_absent else {}
-            self.client.complete_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id,
-                                                  MultipartUpload={"Parts": parts}, **cond)
+            done = self.client.complete_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id,
+                                                         MultipartUpload={"Parts": parts}, **cond)
+            if retain_until is not None:  # some servers (moto) drop lock headers on multipart
+                head = self.client.head_object(Bucket=self.bucket, Key=full)
+                if head.get("ObjectLockRetainUntilDate") is None:
+                    self.client.put_object_retention(
+                        Bucket=self.bucket, Key=full, VersionId=done.get("VersionId") or head.get("VersionId"),
+                        Retention={"Mode": "COMPLIANCE", "RetainUntilDate": retain_until},
+                        ChecksumAlgorithm="CRC32C")
         except BaseException as exc:
             for f in inflight:
                 f.cancel()

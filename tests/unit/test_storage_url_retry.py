@@ -180,3 +180,31 @@ def test_reads_resume_at_the_byte_they_stopped() -> None:
 def test_listing_restarts_without_duplicates() -> None:
     f = Flaky(2)
     assert [i.key for i in RetryingBackend(f, NOW).list()] == ["k0", "k1", "k2", "k3", "k4"]
+
+
+def test_create_only_retry_that_finds_its_own_earlier_write_succeeds() -> None:
+    from dr_orchestrator.errors import ObjectExists
+
+    class LostResponse(Flaky):
+        stored: bytes | None = None
+
+        def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False,
+                retain_until: object = None) -> None:
+            self.calls += 1
+            if self.stored is not None and if_absent:
+                raise ObjectExists("exists")
+            self.stored = data if isinstance(data, bytes) else b""
+            if self.calls == 1:
+                raise StorageUnavailable("response lost")  # the write happened, the answer did not arrive
+
+        def get(self, key: str) -> bytes:
+            assert self.stored is not None
+            return self.stored
+
+    f = LostResponse(0)
+    RetryingBackend(f, NOW).put("k", b"mine", if_absent=True)
+    assert f.calls == 2
+    g = LostResponse(0)
+    g.stored = b"someone else's"
+    with pytest.raises(ObjectExists):
+        RetryingBackend(g, NOW).put("k", b"mine", if_absent=True)

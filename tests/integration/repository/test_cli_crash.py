@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.integration.repository.helpers import assert_same_tree
 
 DRO = [sys.executable, "-m", "dr_orchestrator.cli.main"]

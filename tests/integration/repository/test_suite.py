@@ -6,7 +6,9 @@ import contextlib
 import io
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -129,16 +131,16 @@ def test_streams_and_open_file(repo: Repository, tmp_path: Path) -> None:
         assert f.read() == payload
 
     @contextlib.contextmanager
-    def failing() -> object:
+    def failing() -> Iterator[BinaryIO]:
         proc = subprocess.Popen(["sh", "-c", "head -c 3000000 /dev/urandom; exit 7"], stdout=subprocess.PIPE)
         assert proc.stdout is not None
-        yield proc.stdout
+        yield proc.stdout  # type: ignore[misc]
         if proc.wait() != 0:
             raise BadInput(f"producer exited {proc.returncode}")
 
     before = len(repo.snapshots())
     with pytest.raises(BadInput, match="exited 7"):
-        repo.backup([], streams=[StreamSource("bad.dump", failing)])  # type: ignore[arg-type]
+        repo.backup([], streams=[StreamSource("bad.dump", failing)])
     assert len(_reopen(repo).snapshots()) == before
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from dr_orchestrator.app import terraform as uc
 from dr_orchestrator.cli.common import console, print_json
 
 tf_app = typer.Typer(
@@ -28,6 +27,8 @@ def export_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the variables as JSON."),
 ) -> None:
     """Write *.auto.tfvars.json for terraform/modules/<provider>-dr-storage from the runbook."""
+    from dr_orchestrator.app import terraform as uc
+
     path, data = uc.export(runbook, provider, out, pair)
     if json_out:
         print_json({"file": str(path), "variables": data})
@@ -43,6 +44,8 @@ def check_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print drift as JSON."),
 ) -> None:
     """Compare Terraform outputs with the runbook; exit 1 on any drift (bucket, region, lock days)."""
+    from dr_orchestrator.app import terraform as uc
+
     drift = uc.check(runbook, outputs)
     if json_out:
         print_json({"drift": [d.to_dict() for d in drift], "ok": not drift})

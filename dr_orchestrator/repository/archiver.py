@@ -16,6 +16,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dr_orchestrator.errors import BadInput
@@ -54,7 +55,7 @@ Spec = dict[str, Any]
 
 class Archiver:
     def __init__(self, repo: Repository, *, excludes: tuple[str, ...] = (), progress: Progress | None = None,
-                 threads: int = 2, lock_check: Any = None) -> None:
+                 threads: int = 2, lock_check: Any = None, retain_until: datetime | None = None) -> None:
         self.repo = repo
         self.keys = repo.keys
         self.index = repo.index
@@ -68,7 +69,9 @@ class Archiver:
         self.pending: set[bytes] = set()
         self.lock = threading.Lock()
         self.uploader = Uploader(repo.backend, self.index.add_pack,
-                                 threads=2 if repo.backend.capabilities.atomic_put else 1)
+                                 threads=2 if repo.backend.capabilities.atomic_put else 1,
+                                 retain_until=retain_until)
+        self.retain_until = retain_until
         self.data_packer = Packer(self.keys, BLOB_DATA, repo.config.pack_size, self.uploader)
         self.tree_packer = Packer(self.keys, BLOB_TREE, repo.config.pack_size, self.uploader)
         self.hardlinks: dict[tuple[int, int], list[Any]] = {}
@@ -225,7 +228,7 @@ class Archiver:
             # Index uploaded packs as we go: an interrupted backup's data is then reused
             # (deduplicated) by the next run instead of being uploaded again.
             if self.index.pending() >= _INDEX_EVERY:
-                self.index.write_new(self.repo.backend, self.keys)
+                self.index.write_new(self.repo.backend, self.keys, self.retain_until)
 
     def _file(self, path: str, st: os.stat_result, node: Node, pnode: Node | None) -> None:
         self.stats.files += 1

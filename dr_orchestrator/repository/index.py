@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dr_orchestrator.errors import IntegrityError
@@ -66,25 +67,29 @@ class Index:
             except (KeyError, ValueError, TypeError, IndexError) as exc:
                 raise IntegrityError(f"index object {index_id[:16]} is malformed") from exc
 
-    def write_new(self, backend: Backend, keys: Keys) -> str | None:
+    def write_new(self, backend: Backend, keys: Keys, retain_until: datetime | None = None) -> str | None:
         """Store one index object for packs finished since the last call (after they are uploaded)."""
         with self._lock:
             packs, self._new = self._new, []
         if not packs:
             return None
-        return write_index(backend, keys, ((p.pack_id, p.blob_type, p.size, p.entries) for p in packs))
+        return write_index(backend, keys, ((p.pack_id, p.blob_type, p.size, p.entries) for p in packs),
+                           retain_until=retain_until)
 
 
 def write_index(backend: Backend, keys: Keys,
                 packs: Iterable[tuple[str, str, int, Iterable[PackEntry]]],
-                supersedes: Iterable[str] = ()) -> str:
+                supersedes: Iterable[str] = (), retain_until: datetime | None = None) -> str:
     doc: dict[str, Any] = {"version": 1, "supersedes": list(supersedes), "packs": [
         {"id": pid, "type": ptype, "size": size,
          "blobs": [[e.blob_id.hex(), e.offset, e.length, e.ulen] for e in entries]}
         for pid, ptype, size, entries in packs]}
     stored = seal_doc(keys, "index", doc)
     index_id = object_name(stored)
-    backend.put(index_key(index_id), stored)
+    if retain_until is not None:
+        backend.put(index_key(index_id), stored, retain_until=retain_until)
+    else:
+        backend.put(index_key(index_id), stored)
     return index_id
 
 

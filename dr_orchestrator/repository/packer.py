@@ -14,6 +14,7 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import zstandard
 
@@ -130,8 +131,9 @@ class Uploader:
     """Background threads that put finished packs; a bounded queue gives back-pressure."""
 
     def __init__(self, backend: Backend, on_done: Callable[[FinishedPack], None], *, threads: int = 2,
-                 depth: int = 2) -> None:
+                 depth: int = 2, retain_until: datetime | None = None) -> None:
         self.backend = backend
+        self.retain_until = retain_until  # immutable data classes: object-lock every pack
         self.on_done = on_done
         self.q: queue.Queue[tuple[FinishedPack, bytes] | None] = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
@@ -159,7 +161,10 @@ class Uploader:
                 continue
             pack, stored = item
             try:
-                self.backend.put(pack_key(pack.pack_id), stored)
+                if self.retain_until is not None:
+                    self.backend.put(pack_key(pack.pack_id), stored, retain_until=self.retain_until)
+                else:
+                    self.backend.put(pack_key(pack.pack_id), stored)
                 self.on_done(pack)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the producer
                 self.error = exc

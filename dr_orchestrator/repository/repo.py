@@ -232,7 +232,8 @@ class Repository:
                 cands = [s for s in self.snapshots() if s.hostname == hostname and s.paths == abspaths]
                 parent = cands[-1] if cands else None
             arch = Archiver(self, excludes=tuple(excludes), progress=progress,
-                            threads=threads or min(4, max(2, os.cpu_count() or 2)), lock_check=lk.check)
+                            threads=threads or min(4, max(2, os.cpu_count() or 2)), lock_check=lk.check,
+                            retain_until=retain_until)
             try:
                 tree = arch.run(abspaths, list(streams), parent.tree if parent else None)
             except BaseException:
@@ -240,7 +241,7 @@ class Repository:
                 raise
             lk.check()
             # Commit order: packs (uploaded by now) → index → snapshot.
-            self.index.write_new(self.backend, self.keys)
+            self.index.write_new(self.backend, self.keys, retain_until)
             st = arch.stats
             summary = {"files": st.files, "dirs": st.dirs, "bytes": st.bytes, "files_new": st.files_new,
                        "files_changed": st.files_changed, "files_unmodified": st.files_unmodified,

@@ -32,6 +32,10 @@ def _entries(repo: Path) -> int:
     return sum(1 for d in ("data", "index") if (repo / d).exists() for _ in (repo / d).rglob("*"))
 
 
+def _count_snapshots(repo: Path) -> int:
+    return len(list((repo / "snapshots").glob("*"))) if (repo / "snapshots").exists() else 0
+
+
 def _dataset(src: Path, rnd: random.Random) -> None:
     (src / "small").mkdir(parents=True, exist_ok=True)
     for i in range(100):
@@ -45,10 +49,11 @@ def test_sigkill_at_random_points_never_damages_the_repository(tmp_path: Path) -
     repo, src = tmp_path / "repo", tmp_path / "src"
     _dataset(src, rnd)
     dro(repo, "repo", "init")
-    killed_with_data = completed = 0
+    killed_with_data = uncommitted = snaps_before = 0
     for i in range(20):
         # New content every round so each run has real work to be killed in.
-        (src / f"big{i % 3}.bin").write_bytes(rnd.randbytes(8 << 20))
+        for j in range(3):
+            (src / f"big{j}.bin").write_bytes(rnd.randbytes(8 << 20))
         (src / "small" / f"f{i}.txt").write_text(f"round {i}")
         before = _entries(repo)
         proc = subprocess.Popen([*DRO, "backup", str(src)], env=_env(repo), stdout=subprocess.DEVNULL,
@@ -59,22 +64,25 @@ def test_sigkill_at_random_points_never_damages_the_repository(tmp_path: Path) -
             deadline = time.monotonic() + 120
             while _entries(repo) == before and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.02)
-            time.sleep(rnd.uniform(0.0, 0.8))
-        completed += proc.poll() == 0  # finished before we could kill it
+            time.sleep(rnd.uniform(0.0, 0.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_with_data += _entries(repo) != before
+        snaps_now = _count_snapshots(repo)
+        uncommitted += snaps_now == snaps_before
+        snaps_before = snaps_now
         v = dro(repo, "verify", "--read-data", "--json", check=False)
         assert v.returncode == 0, f"round {i}: {v.stdout} {v.stderr}"
         assert json.loads(v.stdout)["ok"] is True
     assert killed_with_data >= 5, "the kills should land while packs are being written"
+    assert uncommitted >= 5, "most kills should land before the snapshot is committed"
     done = json.loads(dro(repo, "backup", str(src), "--json").stdout)
     assert done["summary"]["files"] == 103
     assert dro(repo, "verify", "--read-data").returncode == 0
     dro(repo, "restore", "latest", "--target", str(tmp_path / "out"))
     assert_same_tree(src, tmp_path / "out" / str(src).lstrip("/"))
     snaps = json.loads(dro(repo, "snapshots", "--json").stdout)
-    assert len(snaps) == completed + 1  # killed runs committed nothing
+    assert len(snaps) == snaps_before + 1  # a killed run commits all or nothing
 
 
 def test_flipped_byte_exit_3_names_the_file(tmp_path: Path) -> None:

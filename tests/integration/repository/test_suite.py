@@ -6,7 +6,7 @@ import contextlib
 import io
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -156,3 +156,31 @@ def test_wrong_password_and_key_slots(repo: Repository) -> None:
     repo.remove_key(kid)
     with pytest.raises(WrongPassword):
         Repository.open(repo.backend, "second")
+
+
+def test_immutable_backups_survive_forget_and_prune(s3_location: Callable[..., tuple[str, dict[str, str]]],
+                                                    tmp_path: Path) -> None:
+    """S3 with object lock: retained snapshots and their data are never removed."""
+    from datetime import UTC, datetime, timedelta
+
+    from dr_orchestrator.storage.registry import open_backend
+    from tests.integration.repository.helpers import FAST_KDF
+
+    url, options = s3_location("locked")
+    repo = Repository.init(open_backend(url, options), "correct horse", kdf=FAST_KDF)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.bin").write_bytes(os.urandom(1 << 20))
+    locked = repo.backup([str(src)], retain_until=datetime.now(UTC) + timedelta(days=1))
+    (src / "a.bin").write_bytes(os.urandom(1 << 20))
+    repo.backup([str(src)])
+    (src / "a.bin").write_bytes(os.urandom(1 << 20))
+    last = repo.backup([str(src)])
+    res = repo.forget(Policy(keep_last=1))
+    assert {s.id for s in res.keep} == {locked.id, last.id}
+    repo.prune()
+    r2 = _reopen(repo)
+    assert r2.verify(1.0).ok
+    out = tmp_path / "out"
+    r2.restore(locked, str(out))
+    assert (out / str(src).lstrip("/") / "a.bin").stat().st_size == 1 << 20

@@ -17,17 +17,18 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dr_orchestrator.app.locations import data_class_url, site_of
 from dr_orchestrator.errors import BadInput
 from dr_orchestrator.replication import layout
 from dr_orchestrator.replication.replicator import Options, Replicator
 from dr_orchestrator.replication.report import ReplicationReport
-from dr_orchestrator.runbook.models import Runbook
 from dr_orchestrator.scheduling.state import state_dir, write_atomic
 from dr_orchestrator.storage.base import Backend
 from dr_orchestrator.storage.registry import open_backend
+
+if TYPE_CHECKING:  # the runbook models cost ~0.5 s to import: only the runbook paths need them
+    from dr_orchestrator.runbook.models import Runbook
 
 PASSWORD_ENV = "DRO_PASSWORD"  # noqa: S105 - the variable's name
 
@@ -67,6 +68,8 @@ def load_runbook(path: str) -> Runbook:
 
 
 def _open(runbook: Runbook, site: str, data_class: str) -> Backend:
+    from dr_orchestrator.app.locations import data_class_url, site_of
+
     return open_backend(data_class_url(runbook, site, data_class), dict(site_of(runbook, site).storage_options))
 
 
@@ -96,6 +99,8 @@ def replicate_data_class(runbook: Runbook, data_class: str, *, to: Sequence[str]
     except KeyError:
         known = ", ".join(sorted(runbook.data_classes)) or "none"
         raise BadInput(f"unknown data class {data_class!r}", f"data classes in this runbook: {known}") from None
+    from dr_orchestrator.app.locations import site_of
+
     sites = list(to) or list(dc.replicate_to)
     for s in sites:
         site_of(runbook, s)

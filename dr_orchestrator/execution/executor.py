@@ -64,6 +64,7 @@ class Executor:
         self.state = state or RunState()
         self.clock = run.clock
         self._abort = threading.Event()
+        self._interrupt = threading.Event()  # Ctrl-C: stop without closing anything
         self._abort_reason: str | None = None
         journal.listeners.insert(0, self.state.apply)
         run.emit = journal.emit
@@ -78,16 +79,25 @@ class Executor:
 
     def execute(self) -> RunState:
         """Run every wave. A crash or Ctrl-C leaves no run_finished: `dro resume` continues."""
-        for wave in self.plan.waves:
-            names = list(wave.services)
-            if len(names) <= 1 or self.parallel == 1:
-                for name in names:
-                    self._service(name)
-                continue
-            with ThreadPoolExecutor(max_workers=min(self.parallel, len(names)),
-                                    thread_name_prefix=f"dro-wave{wave.index}") as pool:
-                for future in [pool.submit(self._service, name) for name in names]:
-                    future.result()
+        try:
+            for wave in self.plan.waves:
+                names = list(wave.services)
+                if len(names) <= 1 or self.parallel == 1:
+                    for name in names:
+                        self._service(name)
+                    continue
+                with ThreadPoolExecutor(max_workers=min(self.parallel, len(names)),
+                                        thread_name_prefix=f"dro-wave{wave.index}") as pool:
+                    futures = [pool.submit(self._service, name) for name in names]
+                    try:
+                        for future in futures:
+                            future.result()
+                    except BaseException:
+                        self._interrupt.set()  # other services stop at their next step, resumable
+                        raise
+        except BaseException:
+            self._interrupt.set()
+            raise
         ok = self.state.ok()
         self.journal.emit(ev.RUN_FINISHED, status="ok" if ok else "failed", ok=ok,
                           reason=self._abort_reason)
@@ -133,6 +143,9 @@ class Executor:
                         self._rollback(name, [*done, step])
                         outcome, reason = st.ROLLED_BACK, f"step {step.name!r} was interrupted"
                         return
+                if self._interrupt.is_set():
+                    outcome = None  # left open: `dro resume` continues this service
+                    return
                 if self._abort.is_set():
                     outcome, reason = ABORTED, f"run aborted: {self._abort_reason}"
                     return

@@ -123,8 +123,9 @@ def test_sigkill_mid_wave_then_resume(tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         run_id, events = journal_events(state_dir)
-        done = [e for e in events if e["type"] == "step_succeeded"]
-        if len(done) >= 4:
+        done = {e["step"] for e in events if e["type"] == "step_succeeded"}
+        running = {e["step"] for e in events if e["type"] == "step_started"} - done
+        if len(done) >= 4 and running:
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)

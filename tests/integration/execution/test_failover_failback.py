@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -40,6 +39,10 @@ def dro(*args: str, cwd: Path, env_extra: dict[str, str] | None = None) -> subpr
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
+def failures(state) -> str:
+    return "; ".join(f"{s.key}: {s.error}" for s in state.failed_steps()) or str(state.summary())[:2000]
+
+
 def checksum(port: int, db: str) -> str:
     return psql(port, db, "select md5(string_agg(aid::text || ':' || abalance::text, ',' order by aid)) "
                           "from pgbench_accounts")
@@ -51,7 +54,7 @@ def test_failover_then_failback_loses_no_row(estate, tmp_path):
     db = estate["db"]
     result = execute(estate["runbook"], ExecuteOptions(action="failover", parallel=2, mirror=True))
     state = result.state
-    assert state.ok(), json.dumps(state.summary(), indent=1)[:3000]
+    assert state.ok(), failures(state)
     # the database is at the recovery cluster, identical to the primary's
     assert psql(5434, db, "select count(*) from pgbench_accounts") == str(ROWS)
     assert checksum(5434, db) == checksum(5433, db)
@@ -83,7 +86,7 @@ def test_failover_then_failback_loses_no_row(estate, tmp_path):
     assert expected[0] != checksum(5433, db)
 
     back = execute(estate["runbook"], ExecuteOptions(action="failback"))
-    assert back.state.ok(), json.dumps(back.state.summary(), indent=1)[:3000]
+    assert back.state.ok(), failures(back.state)
     got = (checksum(5433, db), psql(5433, db, "select count(*) from pgbench_history"),
            psql(5433, db, "select count(*) from pgbench_accounts"))
     assert got == expected  # every change made during the outage is back at the primary

@@ -163,3 +163,16 @@ def test_lock_held_by_a_live_process_with_fresh_heartbeat(tmp_path):
                                 "heartbeat": time.time()}))
     with pytest.raises(LockHeld):
         PlanLock(path, "mine").acquire()
+
+
+def test_interrupt_in_one_service_leaves_the_others_resumable(tmp_path):
+    plan = make_plan({"a": [{"hold": 0.05}, {"crash_on_call": 1}], "b": [{"hold": 0.2}, {}, {}]})
+    h = Harness(tmp_path, plan, parallel=2)
+    with pytest.raises(Crash):
+        h.run()
+    _, mid = load_state(h.run_dir)
+    assert mid.services["b"].status == st.RUNNING  # not closed as aborted or failed
+    assert "b/2/s2" not in h.handler.calls  # stopped at a step boundary
+    state = resume(h)
+    assert state.ok()
+    assert h.handler.calls.count("b/0/s0") == 1 and h.handler.calls.count("b/2/s2") == 1

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 _SMALL = 1 << 20
 _ZERO = bytes(16 << 20)
-_INFLIGHT = 24
+_INFLIGHT = 16
 _INDEX_EVERY = 8  # packs
 
 

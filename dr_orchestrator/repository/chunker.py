@@ -77,6 +77,6 @@ def tune_malloc() -> None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3
         libc.mallopt(m_mmap_threshold, 64 << 20)
-        libc.mallopt(m_trim_threshold, 256 << 20)
+        libc.mallopt(m_trim_threshold, 64 << 20)
     except (OSError, AttributeError):
         pass

@@ -58,7 +58,11 @@ class Index:
     def load(self, backend: Backend, keys: Keys) -> None:
         for info in backend.list("index/"):
             index_id = info.key.rsplit("/", 1)[-1]
-            doc = open_doc(keys, "index", backend.get(info.key), f"index object {index_id[:16]}")
+            raw = backend.get(info.key)
+            if object_name(raw) != index_id:
+                raise IntegrityError(f"index object {index_id[:16]} does not match its name (damaged)",
+                                     "restore it from a replica; `dro verify` lists what depends on it")
+            doc = open_doc(keys, "index", raw, f"index object {index_id[:16]}")
             self.index_ids.append(index_id)
             try:
                 for p in doc["packs"]:

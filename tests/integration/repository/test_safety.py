@@ -113,3 +113,47 @@ def test_heartbeat_refreshes_lock(local_repo: Repository) -> None:
     finally:
         lk.release()
     assert list_locks(local_repo.backend) == []
+
+
+def test_read_data_subset_rotates_over_all_packs(local_repo: Repository, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        (src / f"{i}.bin").write_bytes(os.urandom(300_000))
+    local_repo.config = type(local_repo.config)(id=local_repo.config.id, created=local_repo.config.created,
+                                                pack_size=200_000)
+    local_repo.backup([str(src)])
+    packs = set(local_repo.index.packs)
+    assert len(packs) >= 4
+    read: list[str] = []
+    from dr_orchestrator.repository import verify as verify_mod
+
+    real = verify_mod.Verifier._read_pack
+
+    def spy(self: verify_mod.Verifier, pid: str) -> tuple[list[str], set[bytes], int]:
+        read.append(pid)
+        return real(self, pid)
+
+    monkeypatch.setattr(verify_mod.Verifier, "_read_pack", spy)
+    for _ in range(4):
+        rep = local_repo.verify(0.25)
+        assert rep.ok and rep.packs_read == -(-len(packs) // 4)
+    assert set(read) == packs
+
+
+def test_find_snapshot_at_time(local_repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("1")
+    s1 = local_repo.backup([str(src)])
+    (src / "a").write_text("2")
+    s2 = local_repo.backup([str(src)])
+    assert local_repo.find_snapshot("latest").id == s2.id
+    assert local_repo.find_snapshot("latest", at=s1.time).id == s1.id
+    assert local_repo.find_snapshot(s1.id[:10]).id == s1.id
+    with pytest.raises(BadInput):
+        local_repo.find_snapshot("latest", at=s1.time - timedelta(days=1))
+    local_repo.restore(s2, str(tmp_path / "out"), includes=[f"{src}/a"])
+    assert (tmp_path / "out" / str(src).lstrip("/") / "a").read_text() == "2"

@@ -63,6 +63,7 @@ def test_runs_on_cron_times_in_the_loop(tmp_path: Path) -> None:
         assert rec.runs == []  # nothing before its time
         clock.set(datetime(2026, 11, 26, 6, 0, tzinfo=UTC))
         assert rec.done.acquire(timeout=5)
+        assert s.wait_idle(5)  # the run has ended (and is recorded) before the next slot
         assert clock.wait_for_sleeper() == datetime(2026, 11, 26, 6, 5, tzinfo=UTC)
         clock.set(datetime(2026, 11, 26, 6, 5, 1, tzinfo=UTC))
         assert rec.done.acquire(timeout=5)

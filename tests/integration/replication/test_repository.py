@@ -168,3 +168,25 @@ def test_status_rpo_and_metrics(tmp_path: Path) -> None:
     finally:
         del os.environ["DRO_STATE_DIR"]
     assert not late.ok and all(s.age_seconds and s.age_seconds >= 7200 for s in late.statuses)
+
+
+def test_schedule_once_backs_up_replicates_and_status_holds(tmp_path: Path) -> None:
+    """The whole stack through the CLI: real backup of the runbook's sources, replication, RPO."""
+    make_data(tmp_path, 1)
+    runbook_path = tmp_path / "runbook.yaml"
+    runbook_path.write_text(RUNBOOK % {"root": tmp_path})
+    env = {**os.environ, "DRO_PASSWORD": PW, "DRO_STATE_DIR": str(tmp_path / "state")}
+    once = subprocess.run([sys.executable, "-m", "dr_orchestrator.cli.main", "schedule", "run", str(runbook_path),
+                           "--once"], capture_output=True, text=True, env=env, timeout=120)
+    assert once.returncode == 0, once.stderr + once.stdout
+    (line,) = [ln for ln in once.stdout.splitlines() if " db: " in ln]
+    assert "ok (once)" in line and "dr: +" in line
+    primary = Repository.open(LocalBackend(tmp_path / "primary" / "db"), PW).snapshots()
+    replica = Repository.open(LocalBackend(tmp_path / "dr" / "db"), PW).snapshots()
+    assert [s.id for s in primary] == [s.id for s in replica] and primary[0].tags == ["db"]
+    status = subprocess.run([sys.executable, "-m", "dr_orchestrator.cli.main", "status", str(runbook_path)],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.count("OK") == 2 and "VIOLATED" not in status.stdout
+    state = json.loads((tmp_path / "state" / "schedule-rpo-test.json").read_text())
+    assert state["db"]["last_status"] == "ok"

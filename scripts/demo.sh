@@ -22,31 +22,47 @@ rm -rf "$DEMO"; mkdir -p "$DEMO"
 umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$DEMO/password"; umask 022
 DRO_PASSWORD=$(cat "$DEMO/password"); export DRO_PASSWORD
 
-step "1/7 Validate the runbook (sites, data classes, services, dependency graph)"
+step "1/8 Validate the runbook (sites, data classes, services, dependency graph)"
 $DRO validate $RB
 
-step "2/7 The failover plan: waves from the dependency graph, critical path, estimate vs RTO"
+step "2/8 The failover plan: waves from the dependency graph, critical path, estimate vs RTO"
 $DRO plan $RB --action failover
 
-step "3/7 The shop's data in the primary region ($DEMO/primary)"
+step "3/8 The shop's data in the primary region ($DEMO/primary)"
 python3 runbooks/quickstart/demo_app.py seed --dir "$DEMO/primary"
 
-step "4/7 Back up each data class into an encrypted, deduplicated repository at the primary site"
+step "4/8 Back up each data class into an encrypted, deduplicated repository at the primary site"
 $DRO backup $RB --data-class appdb
 $DRO backup $RB --data-class uploads
 
-step "5/7 Replicate to the recovery region, then check RPO per data class and site"
+step "5/8 Replicate to the recovery region, then check RPO per data class and site"
 $DRO replicate $RB
 $DRO status $RB
 
-step "6/7 Disaster: the primary region is lost (its data and its backups are deleted)"
+step "6/8 Disaster: the primary region is lost (its data and its backups are deleted)"
+python3 runbooks/quickstart/demo_app.py manifest --db "$DEMO/primary/app.db" --uploads "$DEMO/primary/uploads" \
+  >"$DEMO/lost-data.json"   # a fingerprint of what is about to be lost, to check the restore against
 rm -rf "$DEMO/primary" "$DEMO/storage/primary"
 echo "deleted $DEMO/primary and $DEMO/storage/primary"
 $DRO status $RB || echo "(exit $? — the primary copies are gone; the recovery site still holds every snapshot)"
 
-step "7/7 Drill the failover from the surviving region: restore, start, check, time it, clean up"
+step "7/8 Drill the failover from the surviving region: restore, start, check, time it, clean up"
 rc=0
 $DRO drill $RB --report-dir "$DEMO/report" --auto-approve || rc=$?
+
+step "8/8 Verify: restore from the recovery region and compare with what was lost"
+for dc in appdb uploads; do
+  $DRO restore latest --repo "file://$PWD/$DEMO/storage/recovery/$dc" --target "$DEMO/verify/$dc"
+done
+python3 runbooks/quickstart/demo_app.py manifest --db "$DEMO/verify/appdb/shop-db/app.db" \
+  --uploads "$DEMO/verify/uploads$PWD/$DEMO/primary/uploads" >"$DEMO/restored-data.json"
+if cmp -s "$DEMO/lost-data.json" "$DEMO/restored-data.json"; then
+  echo "${G}identical${N}: every upload byte for byte, and the database's content ($DEMO/restored-data.json)"
+else
+  echo "MISMATCH between $DEMO/lost-data.json and $DEMO/restored-data.json" >&2
+  diff "$DEMO/lost-data.json" "$DEMO/restored-data.json" >&2 || true
+  rc=3
+fi
 
 elapsed=$(( $(date +%s) - start ))
 cat <<TXT

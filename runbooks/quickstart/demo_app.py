@@ -4,6 +4,7 @@
     python demo_app.py start --role api|web ...   start a server in the background (pid file)
     python demo_app.py stop  --pidfile FILE       stop it
     python demo_app.py check-db --db FILE         exit 0 when the database holds the sample rows
+    python demo_app.py manifest --db FILE --uploads DIR   fingerprint of the data (to compare a restore)
 
 Standard library only, so `make demo` runs anywhere Python runs.
 """
@@ -112,6 +113,21 @@ def stop(pidfile: Path) -> int:
     return 0
 
 
+def manifest(db: Path, uploads: Path) -> dict[str, str]:
+    """SHA-256 of every upload, and of the database's logical content (a SQLite online
+    backup rewrites header counters, so its bytes differ while its content is identical)."""
+    import hashlib
+
+    out = {}
+    for f in sorted(uploads.rglob("*")):
+        if f.is_file():
+            out[f"uploads/{f.relative_to(uploads)}"] = hashlib.sha256(f.read_bytes()).hexdigest()
+    conn = sqlite3.connect(db)
+    out["app.db (content)"] = hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
+    conn.close()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="demo_app")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -128,7 +144,13 @@ def main() -> int:
         p.add_argument("--pidfile", default="")
     p = sub.add_parser("stop")
     p.add_argument("--pidfile", required=True)
+    p = sub.add_parser("manifest")
+    p.add_argument("--db", required=True)
+    p.add_argument("--uploads", required=True)
     args = parser.parse_args()
+    if args.cmd == "manifest":
+        print(json.dumps(manifest(Path(args.db), Path(args.uploads)), indent=1, sort_keys=True))
+        return 0
     if args.cmd == "seed":
         seed(Path(args.dir))
         return 0

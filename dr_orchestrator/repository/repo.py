@@ -31,7 +31,15 @@ from dr_orchestrator.repository.crypto import (
     unwrap_master,
     wrap_master,
 )
-from dr_orchestrator.repository.format import BLOB_DATA, BLOB_TREE, ChunkerParams, RepoConfig, pack_key, snapshot_key
+from dr_orchestrator.repository.format import (
+    BLOB_DATA,
+    BLOB_TREE,
+    ChunkerParams,
+    RepoConfig,
+    pack_key,
+    parse_time,
+    snapshot_key,
+)
 from dr_orchestrator.repository.index import Index
 from dr_orchestrator.repository.locks import DEFAULT_TTL, RepoLock
 from dr_orchestrator.repository.progress import Progress
@@ -183,6 +191,12 @@ class Repository:
             snap = Snapshot.from_doc(sid, open_doc(self.keys, "snapshot", raw, f"snapshot {sid[:8]}"))
             self._snap_cache[sid] = snap
             out.append(snap)
+        from dr_orchestrator.repository.verify import load_verified
+
+        verified = load_verified(self.config.id)
+        for s in out:
+            if s.id in verified:
+                s.verified_at = parse_time(verified[s.id])
         return sorted(out, key=lambda s: s.time)
 
     def find_snapshot(self, ref: str, at: datetime | None = None) -> Snapshot:

@@ -9,6 +9,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,25 @@ def cache_dir(repo_id: str) -> Path:
     return Path(base) / "dro" / repo_id
 
 
+def record_verified(snap_ids: list[str], repo_id: str) -> None:
+    """Remember (locally) that these snapshots passed a full `--read-data` verify."""
+    path = cache_dir(repo_id) / "verified.json"
+    seen = load_verified(repo_id)
+    now = datetime.now(UTC).isoformat()
+    seen.update({sid: now for sid in snap_ids})
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(seen))
+
+
+def load_verified(repo_id: str) -> dict[str, str]:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads((cache_dir(repo_id) / "verified.json").read_text())
+        if isinstance(data, dict):
+            return {str(k): str(v) for k, v in data.items()}
+    return {}
+
+
 class Verifier:
     def __init__(self, repo: Repository, *, progress: Progress | None = None, threads: int = 3) -> None:
         self.repo = repo
@@ -98,6 +118,8 @@ class Verifier:
         if bad_blobs:
             rep.damaged_files = self._files_using(bad_blobs, snaps)
         rep.duration_s = round(time.monotonic() - start, 3)
+        if rep.ok and read_data >= 1:
+            record_verified([s.id for s in snaps], self.repo.config.id)
         return rep
 
     def _check_tree(self, tree_id: str, where: str, seen: set[str], rep: VerifyReport) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import configparser
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,12 @@ def test_kubernetes_cronjobs(tmp_path: Path) -> None:
 def test_unknown_target() -> None:
     with pytest.raises(BadInput):
         export("nomad", "shop", "r.yaml", CLASSES)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+@pytest.mark.parametrize("expr", ["*/15 * * * *", "30 2 * * 1-5", "0 0 1 * 0", "0 */6 1,15 * *", "5 4 * 1-3 7"])
+def test_on_calendar_values_are_accepted_by_systemd(expr: str) -> None:
+    for value in on_calendar(expr):
+        r = subprocess.run(["systemd-analyze", "calendar", value], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert "Normalized form" in r.stdout

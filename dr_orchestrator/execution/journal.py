@@ -90,9 +90,10 @@ class Mirror:
     def _loop(self) -> None:
         while True:
             self._dirty.wait()
-            self._dirty.clear()
+            stopping = self._stop  # read before uploading: a close() during the upload
+            self._dirty.clear()  # sets dirty again, so the final content goes up too
             self._upload()
-            if self._stop:
+            if stopping:
                 return
 
     def _upload(self) -> None:

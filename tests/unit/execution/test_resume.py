@@ -176,3 +176,58 @@ def test_interrupt_in_one_service_leaves_the_others_resumable(tmp_path):
     state = resume(h)
     assert state.ok()
     assert h.handler.calls.count("b/0/s0") == 1 and h.handler.calls.count("b/2/s2") == 1
+
+
+def test_mirror_ends_with_the_whole_journal(tmp_path):
+    import threading
+    import time
+
+    from dr_orchestrator.execution.journal import Mirror
+
+    class SlowBackend:
+        url = "mem://slow"
+
+        def __init__(self):
+            self.objects: dict[str, bytes] = {}
+            self.started = threading.Event()
+
+        def put(self, key, data):
+            self.started.set()
+            time.sleep(0.05)
+            self.objects[key] = data
+
+        def close(self):
+            pass
+
+    src = tmp_path / "journal.jsonl"
+    src.write_text("one\n")
+    backend = SlowBackend()
+    mirror = Mirror(backend, "r/journal.jsonl", src)
+    mirror.poke()
+    backend.started.wait(5)
+    src.write_text("one\ntwo\n")  # written while the first upload is in flight
+    mirror.poke()
+    mirror.close()
+    assert backend.objects["r/journal.jsonl"] == b"one\ntwo\n"
+
+
+def test_unreachable_mirror_warns_once_and_never_fails(tmp_path):
+    from dr_orchestrator.execution.journal import Mirror
+
+    class Down:
+        url = "s3://down"
+
+        def put(self, key, data):
+            raise OSError("connection refused")
+
+        def close(self):
+            pass
+
+    warnings: list[str] = []
+    src = tmp_path / "journal.jsonl"
+    src.write_text("x\n")
+    mirror = Mirror(Down(), "k", src, warn=warnings.append)
+    for _ in range(3):
+        mirror.poke()
+    mirror.close()
+    assert len(warnings) == 1 and "unreachable" in warnings[0]

@@ -53,18 +53,18 @@ def findings_to_issues(runbook: Any, plan: Plan, strict: bool = False) -> list[I
     """The plan's RTO findings as positioned issues (the service's `rto:`, else the service, else line 1)."""
     severity = "error" if strict else "warning"
     file_of = runbook_file(runbook)
+    chains = _Chains(plan)
     issues: list[Issue] = []
     for finding in plan.findings:
         if finding.service is not None:
             file, line, column = _position(runbook, ("services", finding.service, "rto"), file_of)
-            chain = " -> ".join(f"{n} ({format_seconds(plan.services[n].duration_s)})"
-                                for n in _chain_to(plan, finding.service))
-            hint = (f"its {plan.action} waits for the chain {chain}; shorten those steps, "
-                    f"correct their estimates, or raise the RTO")
+            hint = (f"its {plan.action} waits for the chain {chains.describe(finding.service)}; "
+                    f"shorten those steps, correct their estimates, or raise the RTO")
         else:
             file, line, column = _position(runbook, ("rto",), file_of)
-            hint = (f"the critical path is {' -> '.join(plan.critical_path)}; shorten its steps, "
-                    f"run more in parallel, or raise the runbook RTO")
+            path = plan.critical_path
+            hint = (f"the critical path is {chains.describe(path[-1]) if path else '(empty)'}; "
+                    f"shorten its steps, run more in parallel, or raise the runbook RTO")
         issues.append(Issue(file=file, line=line, column=column, message=finding.message(), hint=hint,
                             severity=severity, code="rto-estimate"))
     return issues
@@ -78,15 +78,51 @@ def _position(runbook: Any, parts: tuple[str, ...], file: str) -> tuple[str, int
     return file, 1, 1
 
 
-def _chain_to(plan: Plan, service: str) -> list[str]:
-    """The dependency chain that decides when `service` can finish (its own critical path)."""
-    chain = [service]
-    current = plan.services[service]
-    while current.depends_on:
-        current = max((plan.services[d] for d in current.depends_on), key=lambda sp: sp.finish_s)
-        chain.append(current.name)
-    chain.reverse()
-    return chain
+class _Chains:
+    """The dependency chain that decides when a service finishes (its own critical path).
+
+    Chains can be thousands of services long and many services may miss their RTO, so
+    each service's chain start and length are memoised: O(services) for all issues, and
+    a hint names only the ends of a long chain.
+    """
+
+    SHOWN = 5
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.root: dict[str, str] = {}
+        self.length: dict[str, int] = {}
+
+    def binding(self, name: str) -> str | None:
+        """The dependency that finishes last (the first of equals, as the scheduler picks)."""
+        deps = self.plan.services[name].depends_on
+        return max(deps, key=lambda d: self.plan.services[d].finish_s) if deps else None
+
+    def _resolve(self, name: str) -> None:
+        pending: list[str] = []
+        node: str | None = name
+        while node is not None and node not in self.root:
+            pending.append(node)
+            node = self.binding(node)
+        root, length = (self.root[node], self.length[node]) if node is not None else (pending[-1], 0)
+        for item in reversed(pending):
+            length += 1
+            self.root[item], self.length[item] = root, length
+
+    def describe(self, name: str) -> str:
+        """`a (1m) -> b (2m) -> name (30s)`; a long chain as `root -> … N more … -> last four`."""
+        self._resolve(name)
+        total = self.length[name]
+        keep = total if total <= self.SHOWN else self.SHOWN - 1
+        tail = [name]
+        while len(tail) < keep and (dep := self.binding(tail[-1])) is not None:
+            tail.append(dep)
+        labels = [f"{n} ({format_seconds(self.plan.services[n].duration_s)})" for n in reversed(tail)]
+        if total <= self.SHOWN:
+            return " -> ".join(labels)
+        root = self.root[name]
+        head = f"{root} ({format_seconds(self.plan.services[root].duration_s)})"
+        return f"{head} -> … {total - self.SHOWN} more … -> " + " -> ".join(labels)
 
 
 __all__ = [

@@ -115,3 +115,19 @@ def test_critical_path_issues_skip_graphs_the_validator_rejects():
 def test_unknown_action():
     with pytest.raises(BadInput):
         build_plan(runbook(), "nope")
+
+
+def test_long_chains_are_summarised_in_hints():
+    rb = SimpleNamespace(rto=timedelta(seconds=1), path="rb.yaml", base_dir=".", services={
+        f"s{i}": service(deps=[f"s{i - 1}"] if i else [], rto=1, failover=[step("x", estimate=10)])
+        for i in range(20)
+    })
+    issues = critical_path_issues(rb)
+    assert len(issues) == 21  # every service over its 1s RTO, and the runbook
+    assert issues[19].hint.startswith(
+        "its failover waits for the chain s0 (10s) -> … 15 more … -> s16 (10s) -> s17 (10s) -> "
+        "s18 (10s) -> s19 (10s);")
+    assert "chain s0 (10s) -> s1 (10s) -> s2 (10s);" in issues[2].hint
+    assert "s0 (10s) -> s1 (10s) -> s2 (10s) -> s3 (10s) -> s4 (10s);" in issues[4].hint
+    assert "s0 (10s) -> … 1 more … -> s2 (10s) -> s3 (10s) -> s4 (10s) -> s5 (10s);" in issues[5].hint
+    assert issues[20].hint.startswith("the critical path is s0 (10s) -> … 15 more … -> s16 (10s)")

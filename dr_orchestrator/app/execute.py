@@ -50,6 +50,7 @@ class ExecuteOptions:
     on_state: Callable[[RunState], None] | None = None  # called with the live state before running
     clock: Clock | None = None
     registry: Registry | None = None
+    prompt: Callable[[str], bool] | None = None  # approval prompt (default: input() on the terminal)
 
 
 @dataclass
@@ -148,10 +149,13 @@ def describe_plan(plan: Plan, ctx: RunContext, registry: Registry) -> list[dict[
 
 def _context(runbook: Any, plan: Plan, opts: ExecuteOptions, run_id: str, rdir: Path | None,
              clock: Clock, started_wall: float) -> RunContext:
-    return RunContext(action=opts.action, run_id=run_id, runbook=runbook, plan=plan, clock=clock,
-                      redactor=Redactor(), run_dir=rdir, auto_approve=opts.auto_approve,
-                      dry_run=opts.dry_run, rebuild_host=opts.rebuild_host,
-                      site_override=opts.to_site, started_wall=started_wall)
+    ctx = RunContext(action=opts.action, run_id=run_id, runbook=runbook, plan=plan, clock=clock,
+                     redactor=Redactor(), run_dir=rdir, auto_approve=opts.auto_approve,
+                     dry_run=opts.dry_run, rebuild_host=opts.rebuild_host,
+                     site_override=opts.to_site, started_wall=started_wall)
+    if opts.prompt is not None:
+        ctx.prompt = opts.prompt
+    return ctx
 
 
 def _mirror(runbook: Any, plan: Plan, ctx: RunContext, journal: Journal, run_id: str) -> None:
@@ -188,6 +192,8 @@ def _run(runbook: Any, plan: Plan, opts: ExecuteOptions, ctx: RunContext, journa
         executor = Executor(plan, ctx, journal, registry, opts.parallel, state=state)
         if opts.on_state is not None:
             opts.on_state(executor.state)
+            if opts.prompt is not None:  # the live display supplies a prompt that pauses it
+                ctx.prompt = opts.prompt
         for listener in opts.listeners:
             journal.listeners.append(listener)
         if start_meta is not None:

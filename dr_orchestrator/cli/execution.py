@@ -56,14 +56,17 @@ def _failure(state: Any) -> Exception:
 
 def _run(runbook: str | None, run_id: str | None, as_json: bool, **kw: Any) -> None:
     from dr_orchestrator.app import execute as app
-    from dr_orchestrator.execution.progress import make_progress
+    from dr_orchestrator.execution.progress import LiveProgress, make_progress
 
     progress: list[Any] = []
 
     def attach(state: Any) -> None:
         live = console.is_terminal and not as_json
-        progress.append(make_progress(err_console if as_json else console, state, live))
-        opts.listeners.append(progress[0])
+        shown = make_progress(err_console if as_json else console, state, live)
+        progress.append(shown)
+        opts.listeners.append(shown)
+        if isinstance(shown, LiveProgress):
+            opts.prompt = shown.ask
 
     opts = app.ExecuteOptions(on_state=None if kw.get("dry_run") else attach, **kw)
     try:

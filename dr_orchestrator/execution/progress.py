@@ -79,6 +79,16 @@ class LiveProgress:
             total += f" of RTO {format_seconds(state.rto_s)}"
         return Group(table, Text(total))
 
+    def ask(self, message: str) -> bool:
+        """An approval prompt: the live table pauses so the question stays readable."""
+        with self._lock:
+            self._live.stop()
+            try:
+                answer = self._live.console.input(f"{message} [y/N] ")
+            finally:
+                self._live.start()
+        return answer.strip().lower() in ("y", "yes")
+
     def close(self) -> None:
         with self._lock:
             self._live.update(self._render())

@@ -45,18 +45,15 @@ PHASES: tuple[tuple[Kind, ...], ...] = ((Kind.DATA,), (Kind.INDEX,), (Kind.KEYS,
 # and the objects it needs are in those later listings.
 LIST_ORDER: tuple[Kind, ...] = (Kind.SNAPSHOTS, Kind.KEYS, Kind.CONFIG, Kind.INDEX, Kind.DATA)
 
+_BY_HEAD = {k.value: k for k in Kind if k not in (Kind.CONFIG, Kind.OTHER)}
+
 CONTENT_ADDRESSED = frozenset({Kind.DATA, Kind.INDEX, Kind.SNAPSHOTS})
 
 
 def kind_of(key: str) -> Kind:
     if key == CONFIG_KEY:
         return Kind.CONFIG
-    head = key.split("/", 1)[0]
-    try:
-        kind = Kind(head)
-    except ValueError:
-        return Kind.OTHER
-    return kind if kind is not Kind.CONFIG else Kind.OTHER
+    return _BY_HEAD.get(key.split("/", 1)[0], Kind.OTHER)  # a dict, not Kind(): hot path
 
 
 def expected_hash(key: str) -> str | None:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dr_orchestrator.errors import ObjectNotFound
 from dr_orchestrator.replication import layout
 from dr_orchestrator.replication.layout import Kind
+from dr_orchestrator.replication.localfast import list_local, local_root
 from dr_orchestrator.storage.base import Backend, ObjectInfo
 
 Listing = dict[str, ObjectInfo]
@@ -38,7 +39,9 @@ def list_kind(backend: Backend, kind: Kind, *, parallel: int = 8) -> Listing:
 
 
 def _collect(backend: Backend, prefix: str, kind: Kind) -> Listing:
-    return {info.key: info for info in backend.list(prefix) if layout.kind_of(info.key) is kind}
+    root = local_root(backend)
+    infos = list_local(root, prefix) if root is not None else backend.list(prefix)
+    return {i.key: i for i in infos if i.key.startswith(prefix)}
 
 
 def list_repository(backend: Backend, kinds: Iterable[Kind] = layout.LIST_ORDER, *,
@@ -51,7 +54,10 @@ def list_repository(backend: Backend, kinds: Iterable[Kind] = layout.LIST_ORDER,
 
 
 def by_kind(listing: Listing, kind: Kind) -> Listing:
-    return {k: v for k, v in listing.items() if layout.kind_of(k) is kind}
+    if kind is Kind.CONFIG:
+        return {k: v for k, v in listing.items() if k == layout.CONFIG_KEY}
+    prefix = layout.PREFIX[kind]
+    return {k: v for k, v in listing.items() if k.startswith(prefix)}
 
 
 def checksums_conflict(a: ObjectInfo, b: ObjectInfo) -> bool:

@@ -128,6 +128,7 @@ class Replicator:
         if self.opt.mirror_deletes:
             locks = sum(1 for _ in self.source.list(layout.PREFIX[Kind.LOCKS]))
             retention.mirror_deletes(src, self.target, rep, graph=self.opt.graph, source_locks=locks,
+                                     target_listing=tgt,
                                      now=self.opt.now() if self.opt.now else None)
 
     def _list_both(self) -> tuple[Listing, Listing]:

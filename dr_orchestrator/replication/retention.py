@@ -40,9 +40,12 @@ def plan_deletes(src: Listing, tgt: Listing, rep: ReplicationReport) -> list[str
 
 def mirror_deletes(src: Listing, target: Backend, rep: ReplicationReport, *,
                    graph: SnapshotGraph | None = None, now: datetime | None = None,
-                   source_locks: int | None = None) -> None:
+                   source_locks: int | None = None, target_listing: Listing | None = None) -> None:
+    """`target_listing`: the run's own listing of the target (what is there beyond the
+    source cannot have grown meanwhile: only we write there); else it is listed here."""
     now = now or datetime.now(UTC)
-    tgt = listing.list_repository(target, (Kind.SNAPSHOTS, Kind.INDEX, Kind.DATA))
+    tgt = target_listing if target_listing is not None else \
+        listing.list_repository(target, (Kind.SNAPSHOTS, Kind.INDEX, Kind.DATA))
     src_snaps = listing.by_kind(src, Kind.SNAPSHOTS)
     extra_snaps = sorted(k for k in listing.by_kind(tgt, Kind.SNAPSHOTS) if k not in src_snaps)
     if not src_snaps:

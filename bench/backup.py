@@ -34,6 +34,7 @@ PASSWORD = "bench-password-not-secret"  # noqa: S105 - throwaway benchmark repos
 MB = 1e6
 SECTION_BEGIN = "<!-- bench/backup.py:begin -->"
 SECTION_END = "<!-- bench/backup.py:end -->"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -201,10 +202,11 @@ def bench(args: argparse.Namespace) -> tuple[dict[str, ToolResult], dict[str, ob
             p.unlink()
     work.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    layout = dataset.generate(data, args.size, args.seed)
+    cache = None if args.no_cache else work / f"dataset-{args.size}-{args.seed}"
+    layout = dataset.prepare(data, args.size, args.seed, cache)
     files, apparent, allocated = dataset.tree_size(data)
     print(f"dataset: {files} files, {apparent / MB:.0f} MB apparent, {allocated / MB:.0f} MB allocated "
-          f"(generated in {time.perf_counter() - t:.0f} s)", flush=True)
+          f"(ready in {time.perf_counter() - t:.0f} s)", flush=True)
 
     tools: list[Tool] = [cls(work) for cls in (Dro, Restic) if cls.name in args.tools]
     results = {tool.name: ToolResult() for tool in tools}
@@ -316,8 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tools", default="dro,restic", help="comma-separated subset of dro,restic")
     p.add_argument("--warm", action="store_true", help="do not drop the page cache")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the restore comparison")
-    p.add_argument("--benchmarks-md", type=Path, default=None,
-                   help="update this file's dro-vs-restic section (e.g. BENCHMARKS.md)")
+    p.add_argument("--benchmarks-md", type=Path, default=ROOT / "BENCHMARKS.md",
+                   help="file whose dro-vs-restic section a full (non --quick) run rewrites")
+    p.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
+    p.add_argument("--no-cache", action="store_true",
+                   help="regenerate the dataset instead of copying the cached pristine tree from --work")
     p.add_argument("--keep", action="store_true", help="keep the dataset and repositories afterwards")
     args = p.parse_args(argv)
     if args.quick:
@@ -330,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     (work / "results.md").write_text(text + "\n")
     (work / "results.json").write_text(json.dumps(
         {"info": info, "results": {k: asdict(v) for k, v in results.items()}}, indent=2))
-    if args.benchmarks_md:
+    if not (args.quick or args.no_record or args.tools != ["dro", "restic"]):
         write_section(args.benchmarks_md, text, "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]))
     if not args.keep:
         for name in ("data", "dro-repo", "restic-repo", "restic-cache", "restore"):

@@ -17,9 +17,11 @@ a pre-built pool of lines.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -301,6 +303,23 @@ def mutate(root: Path, layout: Layout, seed: int = 42) -> int:
                   int(layout.size * 0.01), t1)
     changed += int(layout.size * 0.01)
     return changed
+
+
+def prepare(root: Path, size: int, seed: int = 42, cache: Path | None = None) -> Layout:
+    """Day-1 tree at `root`. With `cache`, the generated tree is kept there (keyed by size, seed
+    and this file's content) and copied (holes kept) on later runs instead of regenerated."""
+    if cache is None:
+        return generate(root, size, seed)
+    stamp_text = f"{size}:{seed}:{hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}"
+    pristine, stamp = cache / "tree", cache / "stamp"
+    if not (stamp.exists() and stamp.read_text() == stamp_text):
+        stamp.unlink(missing_ok=True)
+        generate(pristine, size, seed)
+        stamp.write_text(stamp_text)
+    if root.exists():
+        shutil.rmtree(root)
+    subprocess.run(["cp", "-a", "--sparse=always", str(pristine), str(root)], check=True)
+    return Layout(size)
 
 
 def tree_size(root: Path) -> tuple[int, int, int]:

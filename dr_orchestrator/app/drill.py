@@ -38,10 +38,17 @@ from dr_orchestrator.reporting import Objective, Report, build_report, write_rep
 TARGETS_FILE = "drill-targets.json"
 
 
-class DrillInterrupted(DRError):
-    """SIGINT/SIGTERM arrived: the drill stops, cleans up, and reports."""
+class DrillInterrupted(BaseException):
+    """SIGINT/SIGTERM arrived: the drill stops, cleans up, and reports.
 
-    exit_code = 1
+    A BaseException (like KeyboardInterrupt) so no step handler mistakes it for a step
+    failure: it unwinds the executor, which records the step in flight as interrupted.
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
 
 
 @dataclass
@@ -228,8 +235,9 @@ def drill(runbook_path: str | Path, opts: DrillOptions) -> DrillResult:
     clock = SystemClock()
     ctx = app_exec._context(iso.runbook, iso.plan, exec_opts, run_id, rdir, clock, clock.wall())  # noqa: SLF001
     journal = Journal(rdir / JOURNAL_NAME, clock, ctx.redactor)
-    meta = {"runbook": str(Path(runbook_path).resolve()), "plan_hash": plan_hash(iso.plan), "pid": os.getpid(),
-            "options": {"services": list(opts.services), "drill": True, "parallel": opts.parallel}}
+    meta: dict[str, Any] = {"runbook": str(Path(runbook_path).resolve()), "plan_hash": plan_hash(iso.plan),
+                            "pid": os.getpid(),
+                            "options": {"services": list(opts.services), "drill": True, "parallel": opts.parallel}}
     results: list[drill_cleanup.CleanupResult] = []
     try:
         with _signals_raise():

@@ -16,14 +16,19 @@ from dr_orchestrator.cli import (
     drill,
     execution,
     plan,
-    repo,
     replication,
+    repo,
     runbook,
     storage,
     terraform,
 )
 from dr_orchestrator.cli.common import render_error, render_issues
 from dr_orchestrator.errors import EXIT_BAD_INPUT, DRError, ValidationFailed
+
+try:  # typer >= 0.22 ships its own copy of click
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import ClickException, UsageError  # type: ignore[assignment,no-redef]
 
 app = typer.Typer(
     name="dro",
@@ -77,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         return _exit(exc.exit_code)
     except typer.Abort:
         return _exit(130)
-    except (typer.BadParameter, typer.main.click.UsageError) as exc:  # type: ignore[attr-defined]
+    except UsageError as exc:  # unknown option, missing argument, bad value: bad input
         exc.show()
         return _exit(EXIT_BAD_INPUT)
-    except typer.main.click.ClickException as exc:  # type: ignore[attr-defined]
+    except ClickException as exc:
         exc.show()
         return _exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -221,7 +221,8 @@ def execute(runbook_path: str | Path, opts: ExecuteOptions) -> ExecutionResult:
     if opts.dry_run:
         ctx = _context(runbook, plan, opts, run_id, None, clock, clock.wall())
         return ExecutionResult(run_id, RunState(run_id=run_id, action=opts.action), None,
-                               dry_run=describe_plan(plan, ctx, opts.registry or default_registry()))
+                               dry_run=describe_plan(plan, ctx, opts.registry or default_registry()),
+                               warnings=list(plan.warnings))
     state_dir = opts.state_dir or default_state_dir(runbook_path)
     rdir = run_dir(state_dir, run_id)
     ctx = _context(runbook, plan, opts, run_id, rdir, clock, clock.wall())

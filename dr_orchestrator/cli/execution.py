@@ -18,6 +18,8 @@ from dr_orchestrator.cli.common import console, err_console, print_json
 def _finish(result: Any, as_json: bool) -> None:
     from dr_orchestrator.execution.summary import dry_run_renderable, summary_renderable
 
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if result.dry_run:
         if as_json:
             print_json({"dry_run": True, "steps": result.dry_run})

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dr_orchestrator.execution import events as ev
 from dr_orchestrator.execution.events import Event
 
 # Step statuses
@@ -253,7 +252,3 @@ class RunState:
             ],
             "warnings": list(self.warnings),
         }
-
-
-def event_types() -> frozenset[str]:
-    return ev.TYPES

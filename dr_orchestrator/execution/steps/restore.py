@@ -9,7 +9,8 @@ Targets:
   is fed to pg_restore (`--clean`: a failover replaces what is there);
 - a path on a local host (or no host): restored in place;
 - a path on a remote host: restored into a private temp dir here, then uploaded over
-  SFTP file by file with its mode, directories created first.
+  SFTP file by file with its mode (directories, symlinks and, as root, numeric ownership
+  recreated with argv-only commands).
 The step's details carry the snapshot id, its time and its age at run start: the
 achieved RPO.
 """
@@ -99,29 +100,60 @@ class RestoreHandler(BaseHandler):
 
 
 def upload_tree(runner: Any, local_root: str, remote_root: str, ctx: StepContext) -> int:
-    """Copy a local tree to the host over SFTP with file modes; returns files sent."""
-    dirs, files = [remote_root], []
+    """Copy a restored local tree to the host: directories first, files over SFTP with
+    their mode, then symlinks, directory modes and — when both ends are root — numeric
+    ownership (as `tar --numeric-owner` would). Returns the number of files sent."""
+    dirs: list[tuple[str, str]] = [(local_root, remote_root)]
+    files: list[tuple[str, str]] = []
+    links: list[tuple[str, str]] = []
     for base, dirnames, filenames in os.walk(local_root):
         rel = os.path.relpath(base, local_root)
         remote_base = remote_root if rel == "." else f"{remote_root.rstrip('/')}/{rel}"
-        dirs += [f"{remote_base}/{d}" for d in dirnames]
-        files += [(os.path.join(base, f), f"{remote_base}/{f}") for f in filenames]
-    result = runner.run(["mkdir", "-p", "--", *dirs], timeout=ctx.remaining())
-    if result.exit_code != 0:
-        raise ctx.fail(f"cannot create {shlex.quote(remote_root)} on {runner.spec.display}: "
-                       f"{result.stderr.strip()[-200:]}")
+        for name in dirnames:
+            local = os.path.join(base, name)
+            (links if os.path.islink(local) else dirs).append((local, f"{remote_base}/{name}"))
+        for name in filenames:
+            local = os.path.join(base, name)
+            (links if os.path.islink(local) else files).append((local, f"{remote_base}/{name}"))
+
+    def run(argv: list[str], what: str) -> None:
+        result = runner.run(argv, timeout=ctx.remaining())
+        if result.exit_code != 0:
+            raise ctx.fail(f"{what} on {runner.spec.display} failed: {result.stderr.strip()[-200:]}")
+
+    for chunk in _chunks([r for _, r in dirs]):
+        run(["mkdir", "-p", "--", *chunk], f"creating directories under {shlex.quote(remote_root)}")
     for local, remote in files:
-        if os.path.islink(local):
-            continue  # symlinks are recreated by a follow-up step if needed; SFTP would follow them
         ctx.check_deadline()
-        runner.put_file(local, remote, mode=os.stat(local).st_mode & 0o7777)
-    chmods = [(oct(os.stat(os.path.join(local_root, os.path.relpath(d, remote_root)))
-                   .st_mode & 0o7777)[2:], d) for d in dirs[1:]]
-    for mode in sorted({m for m, _ in chmods}):
-        paths = [d for m, d in chmods if m == mode]
-        runner.run(["chmod", mode, "--", *paths], timeout=ctx.remaining())
-    ctx.output(f"uploaded {len(files)} files to {runner.spec.display}:{remote_root}")
+        runner.put_file(local, remote, mode=os.lstat(local).st_mode & 0o7777)
+    pairs = [x for local, remote in links for x in (os.readlink(local), remote)]
+    for chunk in _chunks(pairs, 2 * CHUNK):
+        run(["bash", "-c", 'while [ "$#" -gt 1 ]; do ln -sfn -- "$1" "$2"; shift 2; done', "ln", *chunk],
+            "creating symlinks")
+    by_mode: dict[str, list[str]] = {}
+    for local, remote in dirs:
+        by_mode.setdefault(oct(os.lstat(local).st_mode & 0o7777)[2:], []).append(remote)
+    for mode, paths in sorted(by_mode.items()):
+        for chunk in _chunks(paths):
+            run(["chmod", mode, "--", *chunk], "setting directory modes")
+    if os.geteuid() == 0 and runner.spec.user in ("root", None):
+        by_owner: dict[str, list[str]] = {}
+        for local, remote in dirs + files + links:
+            st = os.lstat(local)
+            by_owner.setdefault(f"{st.st_uid}:{st.st_gid}", []).append(remote)
+        for owner, paths in sorted(by_owner.items()):
+            for chunk in _chunks(paths):
+                run(["chown", "-h", owner, "--", *chunk], "setting ownership")
+    ctx.output(f"uploaded {len(files)} files, {len(links)} symlinks, {len(dirs)} directories "
+               f"to {runner.spec.display}:{remote_root}")
     return len(files)
+
+
+CHUNK = 500  # paths per command line: far below ARG_MAX
+
+
+def _chunks(items: list[str], size: int = CHUNK) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 HANDLER = RestoreHandler()

@@ -32,7 +32,12 @@ def make_tree(root: Path) -> dict[str, tuple[bytes, int]]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         path.chmod(mode)
+    os.chown(root / "app" / "secret.conf", OWNER, OWNER)  # restored with its ownership (we are root)
+    (root / "current").symlink_to("app")
     return files
+
+
+OWNER = 4321
 
 
 def host(port: int, ssh: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.execution.estate import PASSWORD, drop_databases, psql, write_estate
+from tests.integration.execution.estate import OWNER, PASSWORD, drop_databases, psql, write_estate
 
 ROWS = 100_000  # pgbench scale 1
 
@@ -63,6 +63,8 @@ def test_failover_then_failback_loses_no_row(estate, tmp_path):
     for rel, (data, mode) in estate["files"].items():
         assert (base / rel).read_bytes() == data
         assert (base / rel).stat().st_mode & 0o777 == mode, rel
+    assert os.readlink(base / "current") == "app"
+    assert (base / "app" / "secret.conf").stat().st_uid == OWNER
     assert (tmp_path / "web-started").read_text().strip() == "started"
     # timings recorded: every step has a start, an end, a duration; services vs RTO; RPO
     summary = {s["name"]: s for s in state.summary()["services"]}

@@ -26,6 +26,7 @@ from dr_orchestrator.remote.base import Command, CommandResult, HostSpec, LineCa
 from dr_orchestrator.remote.env import EnvCache, EnvRefusedRetry, send_env
 from dr_orchestrator.remote.errors import AuthFailed, HostKeyRejected, HostUnreachable
 from dr_orchestrator.remote.hostkeys import KnownHostsPolicy, changed_host_error, load_known_hosts
+from dr_orchestrator.remote.sftpio import RangeReader
 from dr_orchestrator.remote.stream import run_on_channel
 
 MAX_CHANNELS = 8  # concurrent channels per connection; OpenSSH's MaxSessions defaults to 10
@@ -369,7 +370,15 @@ class SSHSession:
             raise
         if mode != "rb":
             f.set_pipelined(True)  # acks are checked on close; ~100x faster than waiting on each write
-        return cast(IO[bytes], _OwnedFile(f, sftp, conn.slots.release))
+            return cast(IO[bytes], _OwnedFile(f, f, sftp, conn.slots.release))
+        try:
+            reader = RangeReader(f, 0, f.stat().st_size or 0)
+        except BaseException:
+            f.close()
+            sftp.close()
+            conn.slots.release()
+            raise
+        return cast(IO[bytes], _OwnedFile(reader, f, sftp, conn.slots.release))
 
     def close(self) -> None:
         with self._lock:
@@ -385,13 +394,15 @@ class SSHSession:
 class _OwnedFile:
     """An SFTP file that closes its own SFTP client (and frees its channel slot) on close."""
 
-    def __init__(self, f: paramiko.SFTPFile, sftp: paramiko.SFTPClient, release: Callable[[], object]) -> None:
+    def __init__(self, io_obj: object, f: paramiko.SFTPFile, sftp: paramiko.SFTPClient,
+                 release: Callable[[], object]) -> None:
+        self._io = io_obj  # what reads/writes go through (a RangeReader for "rb")
         self._f = f
         self._sftp = sftp
         self._release: Callable[[], object] | None = release
 
     def __getattr__(self, name: str) -> object:
-        return getattr(self._f, name)
+        return getattr(self._io, name)
 
     def __enter__(self) -> _OwnedFile:
         return self
@@ -400,7 +411,7 @@ class _OwnedFile:
         self.close()
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._f)
+        return iter(self._io)  # type: ignore[call-overload]
 
     def close(self) -> None:
         release, self._release = self._release, None

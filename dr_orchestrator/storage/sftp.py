@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import stat as stat_mod
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 import paramiko
@@ -41,13 +39,12 @@ from dr_orchestrator.errors import (
 from dr_orchestrator.remote.base import HostSpec
 from dr_orchestrator.remote.errors import HostUnreachable
 from dr_orchestrator.remote.sftp_pool import SFTPPool
+from dr_orchestrator.remote.sftpio import RangeReader
 from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, validate_key, validate_prefix
 from dr_orchestrator.storage.url import StorageURL, parse_url
 
 _TMP_PREFIX = ".dro-tmp-"
 _CHUNK = 1 << 20
-_PIECE = 32768  # paramiko's SFTP read request size
-READ_WINDOW = 8 << 20  # bytes prefetched ahead of a reader: bounds memory, keeps the pipe full
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -250,7 +247,7 @@ class SFTPBackend:
                 size = st.st_size or 0
                 start = min(offset, size)
                 end = size if length is None else min(size, start + length)
-                yield cast(BinaryIO, _RangeReader(f, start, end, lambda: self._translating(sftp, key)))
+                yield cast(BinaryIO, RangeReader(f, start, end, lambda: self._translating(sftp, key)))
             finally:
                 with contextlib.suppress(Exception):
                     f.close()
@@ -356,61 +353,3 @@ def _read_source(data: BinaryIO) -> bytes:
 def _info(key: str, st: paramiko.SFTPAttributes) -> ObjectInfo:
     mtime = datetime.fromtimestamp(st.st_mtime, UTC) if st.st_mtime is not None else None
     return ObjectInfo(key=key, size=st.st_size or 0, modified=mtime)
-
-
-class _RangeReader(io.RawIOBase):
-    """Bytes [start, end) of a remote file, prefetched READ_WINDOW at a time.
-
-    paramiko's prefetch pipelines the reads (fast), but it keeps whatever arrives until
-    it is read; prefetching a window at a time keeps memory bounded however big the
-    object and however slow the consumer (and bounds what an early close must drain).
-    """
-
-    def __init__(self, f: paramiko.SFTPFile, start: int, end: int,
-                 guard: Callable[[], AbstractContextManager[None]]) -> None:
-        super().__init__()
-        self._f = f
-        self._guard = guard
-        self._pos = start
-        self._end = end
-        self._window_end = start
-        f.seek(start)
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            parts = []
-            while chunk := self.read(_CHUNK):
-                parts.append(chunk)
-            return b"".join(parts)
-        n = min(size, self._end - self._pos)
-        if n <= 0:
-            return b""
-        want = min(n, self._window_end - self._pos) if self._pos < self._window_end else 0
-        pieces = []
-        with self._guard():
-            if not want:
-                self._window_end = min(self._end, self._pos + READ_WINDOW)
-                self._f.prefetch(self._window_end)
-                want = min(n, self._window_end - self._pos)
-            got = 0
-            while got < want:
-                # One prefetched block per call: paramiko's read() grows a bytes buffer by
-                # concatenation, which is quadratic for big reads (8 MiB: ~20x slower).
-                piece = self._f.read(min(_PIECE, want - got))
-                if not piece:
-                    break
-                pieces.append(piece)
-                got += len(piece)
-        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        self._pos += len(data)
-        if not data:
-            self._end = self._pos  # the file shrank under us
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)

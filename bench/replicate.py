@@ -211,6 +211,53 @@ def bench_s3(src: Path, nobj: int, nbytes: int, rows: list[str], port: int, smal
         proc.wait(30)
 
 
+class _MemBackend:
+    """Listing-only in-memory backend: measures the diff itself, without any provider."""
+
+    def __init__(self, infos: list) -> None:  # type: ignore[type-arg]
+        from dr_orchestrator.storage.base import Capabilities
+
+        self.url = "mem://bench"
+        self.capabilities = Capabilities()
+        self.infos = sorted(infos, key=lambda i: i.key)
+        self.keys = [i.key for i in self.infos]
+
+    def list(self, prefix: str = ""):  # type: ignore[no-untyped-def]
+        import bisect
+
+        lo = bisect.bisect_left(self.keys, prefix)
+        hi = bisect.bisect_left(self.keys, prefix + "\uffff")
+        return iter(self.infos[lo:hi])
+
+    def stat(self, key: str):  # type: ignore[no-untyped-def]
+        for i in self.infos:
+            if i.key == key:
+                return i
+        from dr_orchestrator.errors import ObjectNotFound
+        raise ObjectNotFound(key)
+
+    def get(self, key: str) -> bytes:
+        return b'{"id": "bench"}'
+
+    def put(self, key: str, data: bytes, **kw: object) -> None:
+        raise AssertionError("a dry run writes nothing")
+
+
+def bench_diff(n: int) -> str:
+    """Time of a dry run (list both sides + diff) over n objects, 1 % missing at the target."""
+    from dr_orchestrator.replication.replicator import Options, Replicator
+    from dr_orchestrator.storage.base import ObjectInfo
+
+    rng = random.Random(3)
+    keys = ["config"] + [obj_key("data" if i % 10 else "index", rng.randbytes(8)) for i in range(n)]
+    src = [ObjectInfo(k, 1000) for k in keys]
+    dst = [i for j, i in enumerate(src) if j % 100]
+    t = time.monotonic()
+    rep = Replicator(_MemBackend(src), _MemBackend(dst), Options(dry_run=True)).run()  # type: ignore[arg-type]
+    dt = time.monotonic() - t
+    return f"diff of {n:,} objects ({rep.to_copy:,} missing at the target): {dt:.2f} s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", type=int, default=20_000)
@@ -219,7 +266,11 @@ def main() -> None:
     ap.add_argument("--moto-port", type=int, default=5100)
     ap.add_argument("--skip-s3", action="store_true")
     ap.add_argument("--skip-dir", action="store_true")
+    ap.add_argument("--diff-only", type=int, default=0, help="only time the diff of N in-memory objects")
     args = ap.parse_args()
+    if args.diff_only:
+        print(bench_diff(args.diff_only))
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     src = WORK / "src"
     t = time.monotonic()
@@ -238,6 +289,7 @@ def main() -> None:
         size = sum(p.stat().st_size for p in src.rglob("*") if p.is_file() and not p.name.startswith(".complete"))
         bench_s3(src, current, size, rows, args.moto_port, small_new)
     print("\n".join(rows))
+    print("\n" + bench_diff(100_000))
 
 
 if __name__ == "__main__":

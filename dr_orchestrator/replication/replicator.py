@@ -158,8 +158,12 @@ class Replicator:
 
     def _suspects(self, src: Listing, tgt: Listing) -> set[str]:
         """Target objects to re-send: wrong size or checksum, or (deep) wrong content hash."""
-        bad = {k for k, s in src.items() if k in tgt and
-               (tgt[k].size != s.size or listing.checksums_conflict(s, tgt[k]))}
+        bad = set()
+        for k, s in src.items():
+            t = tgt.get(k)
+            if t is not None and (t.size != s.size or (s.checksums and t.checksums
+                                                       and listing.checksums_conflict(s, t))):
+                bad.add(k)
         if self.opt.deep:
             candidates = [k for k in src if k in tgt and k not in bad and layout.expected_hash(k) is not None]
             bad |= set(self.hash_check(self.target, candidates))

@@ -192,7 +192,7 @@ def timed(tool: Tool, op: str, cmd: list[str], res: ToolResult, cold: bool) -> N
 
 
 def bench(args: argparse.Namespace) -> tuple[dict[str, ToolResult], dict[str, object]]:
-    work: Path = args.work.resolve()
+    work: Path = args.work
     data = work / "data"
     for stale in ("dro-repo", "restic-repo", "restic-cache", "restore", "dro.log", "restic.log"):
         p = work / stale
@@ -208,6 +208,7 @@ def bench(args: argparse.Namespace) -> tuple[dict[str, ToolResult], dict[str, ob
     print(f"dataset: {files} files, {apparent / MB:.0f} MB apparent, {allocated / MB:.0f} MB allocated "
           f"(ready in {time.perf_counter() - t:.0f} s)", flush=True)
 
+    load_start = os.getloadavg()[0]
     tools: list[Tool] = [cls(work) for cls in (Dro, Restic) if cls.name in args.tools]
     results = {tool.name: ToolResult() for tool in tools}
     cold = not args.warm
@@ -243,7 +244,9 @@ def bench(args: argparse.Namespace) -> tuple[dict[str, ToolResult], dict[str, ob
         results[tool.name].repo_bytes = dir_bytes(tool.repo)
     info = {"files": files, "apparent_bytes": apparent, "allocated_bytes": allocated,
             "changed_bytes": changed, "cold_cache": cold, "size_arg": args.size, "seed": args.seed,
-            "cpus": os.cpu_count(), "restic": Restic(work).version() if "restic" in args.tools else None}
+            "cpus": os.cpu_count(),
+            "load": [round(load_start, 1), round(os.getloadavg()[0], 1)],
+            "restic": Restic(work).version() if "restic" in args.tools else None}
     return results, info
 
 
@@ -288,7 +291,8 @@ def table(results: dict[str, ToolResult], info: dict[str, object]) -> str:
     rows.append(f"Dataset: {info['files']} files, {size / MB:.0f} MB apparent "
                 f"({float(info['allocated_bytes']) / MB:.0f} MB allocated; "  # type: ignore[arg-type]
                 f"{float(info['changed_bytes']) / MB:.0f} MB changed by the mutation), "  # type: ignore[arg-type]
-                f"seed {info['seed']}, {info['cpus']} CPUs, page cache "
+                f"seed {info['seed']}, {info['cpus']} CPUs (1-min load average {info['load']} at start/end: "
+                f"other jobs share the machine), page cache "
                 f"{'dropped before each op' if info['cold_cache'] else 'warm'}; {info['restic']}. "
                 f"Restore byte-identical: {ok}.")
     return "\n".join(rows)
@@ -328,10 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.size = dataset.parse_size("200MiB")
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    # Our own subdirectory: other benchmarks share the --work directory.
+    args.work = args.work.resolve() / "backup"
     results, info = bench(args)
     text = table(results, info)
     print("\n" + text)
-    work = args.work.resolve()
+    work = args.work
     (work / "results.md").write_text(text + "\n")
     (work / "results.json").write_text(json.dumps(
         {"info": info, "results": {k: asdict(v) for k, v in results.items()}}, indent=2))

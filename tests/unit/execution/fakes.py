@@ -59,6 +59,8 @@ class FakeHandler(BaseHandler):
                 ctx.run.clock.advance(spec["advance"])  # type: ignore[attr-defined]
             if spec.get("print"):
                 ctx.output(str(spec["print"]))
+            for i in range(spec.get("print_lines", 0)):
+                ctx.output(f"line {i} " + "x" * 600)
             if spec.get("fail") or n <= spec.get("fail_times", 0):
                 raise StepFailed(f"{step.name} failed (attempt {n})")
             return StepOutput(dict(spec.get("details", {})))

@@ -164,3 +164,16 @@ def test_rpo_from_restore_details(tmp_path):
     plan = make_plan({"db": [{"details": {"snapshot_age_s": 120.5}}, {}]})
     state = Harness(tmp_path, plan).run()
     assert state.rpo_s("db") == pytest.approx(120.5)
+
+
+def test_output_is_truncated_in_the_journal_and_kept_in_full(tmp_path):
+    plan = make_plan({"a": [{"print_lines": 250}]})
+    h = Harness(tmp_path, plan)
+    state = h.run()
+    events = [json.loads(x) for x in (h.run_dir / "journal.jsonl").read_text().splitlines()]
+    out = [e for e in events if e["type"] == "step_output"]
+    assert len(out) == 201 and "truncated" in out[-1]["line"]
+    assert all(len(e["line"]) <= 500 for e in out)
+    assert state.steps["a/0/s0"].output_lines == 201
+    log = (h.run_dir / "output" / "a__0__s0.log").read_text().splitlines()
+    assert len(log) == 250 and log[-1].startswith("[stdout] line 249 ")

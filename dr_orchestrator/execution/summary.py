@@ -47,7 +47,8 @@ def summary_renderable(state: RunState) -> RenderableType:
     steps_failed = len(state.failed_steps())
     if steps_failed:
         total.append(f"  ·  {steps_failed} step(s) failed", style="red")
-    return Group(table, total)
+    notes = [Text(f"warning: {w}", style="yellow") for w in state.warnings]
+    return Group(table, total, *notes)
 
 
 def dry_run_renderable(items: list[dict[str, Any]]) -> RenderableType:

@@ -195,8 +195,8 @@ class Archiver:
         try:
             if node.type == "dir":
                 self.stats.dirs += 1
-                sub = self._parent_nodes(pnode.subtree if pnode and pnode.type == "dir" else None)
-                node.subtree = self._dir(path, sub)
+                psub = pnode.subtree if pnode and pnode.type == "dir" else None
+                node.subtree = self._dir(path, self._parent_nodes(psub), psub)
             elif node.type == "file":
                 self._file(path, st, node, pnode)
             elif node.type == "symlink":
@@ -208,7 +208,7 @@ class Archiver:
             return None
         return node
 
-    def _dir(self, path: str, parent: dict[str, Node]) -> str:
+    def _dir(self, path: str, parent: dict[str, Node], parent_id: str | None = None) -> str:
         with os.scandir(path) as it:
             names = sorted(e.name for e in it)
         nodes = []
@@ -217,6 +217,9 @@ class Archiver:
             if n is not None:
                 nodes.append(n)
         self._maybe_check_lock()
+        if parent_id is not None and len(nodes) == len(parent) and \
+                all(not any(isinstance(c, Future) for c in n.content) and parent.get(n.name) == n for n in nodes):
+            return parent_id  # unchanged directory: reuse the parent's tree without re-encoding it
         return self.store_tree(nodes)
 
     def _maybe_check_lock(self) -> None:

@@ -30,11 +30,11 @@ from dr_orchestrator.repository.format import BLOB_TYPE_BYTE, NONCE_LEN, TAG_LEN
 
 @dataclass(frozen=True)
 class KdfParams:
-    """Argon2id cost. Tests use small values; the default takes ~0.2 s and 64 MiB."""
+    """Argon2id cost: OWASP's recommended m=46 MiB, t=1, p=1 (~0.1 s; paid once per command)."""
 
-    time_cost: int = 3
-    memory_kib: int = 65536
-    parallelism: int = 2
+    time_cost: int = 1
+    memory_kib: int = 47104
+    parallelism: int = 1
 
 
 def _kdf(password: bytes, slot: dict[str, Any]) -> bytes:

@@ -54,11 +54,15 @@ class Pruner:
 
     def _used(self) -> set[bytes]:
         used: set[bytes] = set()
-        for s in self.repo.snapshots():
-            used.add(bytes.fromhex(s.tree))
-            for _path, n in self.repo.walk(s.tree):
+        todo = [bytes.fromhex(s.tree) for s in self.repo.snapshots()]
+        while todo:  # each distinct tree once: unchanged subtrees are shared between snapshots
+            tid = todo.pop()
+            if tid in used:
+                continue
+            used.add(tid)
+            for n in self.repo.load_tree(tid.hex()):
                 if n.type == "dir" and n.subtree:
-                    used.add(bytes.fromhex(n.subtree))
+                    todo.append(bytes.fromhex(n.subtree))
                 elif n.type == "file":
                     used.update(bytes.fromhex(c) for c in n.data_blobs())
         return used

@@ -107,6 +107,9 @@ class Verifier:
         if read_data > 0:
             packs = sorted(p for p in repo.index.packs if p in listed)
             chosen = self._choose(packs, read_data)
+            self.by_pack: dict[str, dict[bytes, Any]] = {}
+            for bid, loc in repo.index.blobs.items():
+                self.by_pack.setdefault(loc.pack_id, {})[bid] = loc
             self.progress.set_total(sum(listed[p] for p in chosen))
             with ThreadPoolExecutor(self.threads, thread_name_prefix="dro-verify") as pool:
                 for errs, bad, nread in pool.map(self._read_pack, chosen):
@@ -163,9 +166,9 @@ class Verifier:
         try:
             stored = repo.backend.get(pack_key(pid))
         except ObjectNotFound:
-            return [f"{what} is missing"], {b for b, loc in repo.index.blobs.items() if loc.pack_id == pid}, 0
+            return [f"{what} is missing"], set(self.by_pack.get(pid, {})), 0
         self.progress.advance(len(stored))
-        indexed = {bid: loc for bid, loc in repo.index.blobs.items() if loc.pack_id == pid}
+        indexed = self.by_pack.get(pid, {})
         if object_name(stored) != pid:
             return [f"{what} does not match its name (damaged)"], set(indexed), len(stored)
         errors: list[str] = []

@@ -22,7 +22,12 @@ from dr_orchestrator.execution.steps.base import (
     spec_get,
 )
 from dr_orchestrator.execution.steps.procs import run_streaming
-from dr_orchestrator.execution.steps.shell import command_argv, resolve_value, step_env
+from dr_orchestrator.execution.steps.shell import (
+    command_argv,
+    refuse_pasted_values,
+    resolve_value,
+    step_env,
+)
 from dr_orchestrator.execution.steps.ssh import remote_command, render
 from dr_orchestrator.planning.model import PlannedStep
 
@@ -154,6 +159,7 @@ class CheckHandler(BaseHandler):
         return code, out if code == 0 else out + err
 
     def _probe_command(self, step: PlannedStep, ctx: StepContext) -> str:
+        refuse_pasted_values(spec_get(step.spec, "command"), ctx.run)
         code, out = self._command(step, ctx, spec_get(step.spec, "command"))
         if code != 0:
             raise CheckNotYet(f"command exited with {code}: {out.strip()[-200:]}")

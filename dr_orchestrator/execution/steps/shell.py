@@ -20,6 +20,27 @@ from dr_orchestrator.planning.model import PlannedStep
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+_SHELL_META = re.compile(r"[;&|$`<>()\\\n'\"*?~#{}]")
+
+
+def refuse_pasted_values(command: Any, run: Any) -> None:
+    """Defence in depth for shell *strings*: the runbook loader substitutes `${name}`
+    everywhere, so a variable whose value holds shell syntax may have been pasted into
+    the line. Such a line is refused (nothing runs): write `"$name"` instead, which the
+    shell reads from the environment as data."""
+    if not isinstance(command, str):
+        return
+    for name, value in run.variables().items():
+        if len(value) >= 2 and _SHELL_META.search(value) and value in command:
+            from dr_orchestrator.errors import BadInput
+
+            raise BadInput(
+                f"the value of variable {name!r} appears inside a shell command string; with shell "
+                "syntax in it, it could run as a command",
+                f'write "${name}" (no braces) so the shell reads it from the environment, '
+                f"or use an argv list")
+
+
 def command_argv(command: Any) -> list[str]:
     if isinstance(command, str):
         return ["bash", "-c", command]
@@ -54,7 +75,9 @@ class ShellHandler(BaseHandler):
         return f"local: {shlex.join(argv)}" + (f"  (in {cwd})" if cwd else "")
 
     def run(self, step: PlannedStep, ctx: StepContext) -> StepOutput:
-        argv = command_argv(spec_get(step.spec, "command", []))
+        command = spec_get(step.spec, "command", [])
+        refuse_pasted_values(command, ctx.run)
+        argv = command_argv(command)
         if not argv:
             raise ctx.fail(f"shell step {step.name!r} has no command")
         env = dict(os.environ)

@@ -12,7 +12,7 @@ import shlex
 from typing import Any
 
 from dr_orchestrator.execution.steps.base import BaseHandler, StepContext, StepOutput, spec_get
-from dr_orchestrator.execution.steps.shell import _ENV_NAME, step_env
+from dr_orchestrator.execution.steps.shell import _ENV_NAME, refuse_pasted_values, step_env
 from dr_orchestrator.planning.model import PlannedStep
 
 
@@ -58,6 +58,7 @@ class SshHandler(BaseHandler):
         command = spec_get(step.spec, "command")
         if not command:
             raise ctx.fail(f"ssh step {step.name!r} has no command")
+        refuse_pasted_values(command, ctx.run)
         ref = host_ref(step, ctx.host_override)
         runner = ctx.run.runner(ref, step.service)
         result = runner.run(remote_command(command, step_env(step, ctx.run)), timeout=ctx.remaining(),

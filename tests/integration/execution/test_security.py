@@ -111,3 +111,23 @@ def test_secrets_absent_from_journal_output_and_reports(tmp_path, ssh_server):
     report = build_report(show_run(data["run_id"], tmp_path / "st"))
     for render in (render_markdown, render_html, render_json, render_junit):
         assert secret not in render(report)
+
+
+def test_values_pasted_into_shell_strings_are_refused(tmp_path, ssh_server):
+    """`${var}` is substituted by the loader even inside a shell string: such a line is
+    refused before anything runs, locally and over SSH."""
+    body = """\
+  app:
+    site: primary
+    failover:
+      - {kind: shell, name: pasted-local, on_failure: continue, command: 'echo ${evil1}'}
+      - {kind: ssh, name: pasted-remote, host: app, on_failure: continue, command: 'echo ${evil2}'}
+      - {kind: check, name: pasted-check, type: command, host: app, on_failure: continue,
+         command: 'test -n ${evil3}'}
+"""
+    result = execute(runbook(tmp_path, ssh_server, body), ExecuteOptions(state_dir=tmp_path / "st"))
+    steps = result.state.steps
+    for key in ("app/0/pasted-local", "app/1/pasted-remote", "app/2/pasted-check"):
+        assert steps[key].status == "failed" and steps[key].attempts == 1
+        assert "appears inside a shell command string" in (steps[key].error or "")
+    assert not list(tmp_path.glob("pwned*"))

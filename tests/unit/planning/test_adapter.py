@@ -131,3 +131,20 @@ def test_long_chains_are_summarised_in_hints():
     assert "s0 (10s) -> s1 (10s) -> s2 (10s) -> s3 (10s) -> s4 (10s);" in issues[4].hint
     assert "s0 (10s) -> … 1 more … -> s2 (10s) -> s3 (10s) -> s4 (10s) -> s5 (10s);" in issues[5].hint
     assert issues[20].hint.startswith("the critical path is s0 (10s) -> … 15 more … -> s16 (10s)")
+
+
+def test_build_plan_restores_the_garbage_collector():
+    import gc
+
+    assert gc.isenabled()
+    build_plan(runbook(), "failover")
+    assert gc.isenabled()
+    with pytest.raises(BadInput):
+        build_plan(runbook(), "failover", services=["nope"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_plan(runbook(), "failover")
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()

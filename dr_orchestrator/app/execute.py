@@ -58,12 +58,12 @@ class ExecutionResult:
     run_id: str
     state: RunState
     run_dir: Path | None
-    dry_run: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: list[dict[str, Any]] | None = None  # what would run, for --dry-run (may be empty)
     warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.state.ok() if not self.dry_run else True
+        return self.state.ok() if self.dry_run is None else True
 
 
 def default_state_dir(runbook_path: str | Path | None = None) -> Path:

@@ -20,7 +20,7 @@ def _finish(result: Any, as_json: bool) -> None:
 
     for warning in result.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if result.dry_run:
+    if result.dry_run is not None:
         if as_json:
             print_json({"dry_run": True, "steps": result.dry_run})
         else:

@@ -184,10 +184,15 @@ def _mirror(runbook: Any, plan: Plan, ctx: RunContext, journal: Journal, run_id:
 
 
 def _run(runbook: Any, plan: Plan, opts: ExecuteOptions, ctx: RunContext, journal: Journal,
-         state: RunState | None, start_meta: dict[str, Any] | None, lock_dir: Path) -> RunState:
+         state: RunState | None, start_meta: dict[str, Any] | None,
+         lock_dir: Path | PlanLock) -> RunState:
+    """Run the executor; `lock_dir` is where to take the plan lock, or a lock already held."""
     registry = opts.registry or default_registry()
-    lock = PlanLock(lock_dir / f"{plan_hash(plan)}.lock", ctx.run_id)
-    lock.acquire()
+    if isinstance(lock_dir, PlanLock):
+        lock = lock_dir
+    else:
+        lock = PlanLock(lock_dir / f"{plan_hash(plan)}.lock", ctx.run_id)
+        lock.acquire()
     try:
         executor = Executor(plan, ctx, journal, registry, opts.parallel, state=state)
         if opts.on_state is not None:
@@ -225,13 +230,19 @@ def execute(runbook_path: str | Path, opts: ExecuteOptions) -> ExecutionResult:
                                warnings=list(plan.warnings))
     state_dir = opts.state_dir or default_state_dir(runbook_path)
     rdir = run_dir(state_dir, run_id)
-    ctx = _context(runbook, plan, opts, run_id, rdir, clock, clock.wall())
-    journal = Journal(rdir / JOURNAL_NAME, clock, ctx.redactor)
+    lock = PlanLock(state_dir / "locks" / f"{plan_hash(plan)}.lock", run_id)
+    lock.acquire()  # before the journal exists: a refused run leaves nothing behind
+    try:
+        ctx = _context(runbook, plan, opts, run_id, rdir, clock, clock.wall())
+        journal = Journal(rdir / JOURNAL_NAME, clock, ctx.redactor)
+    except BaseException:
+        lock.release()
+        raise
     meta = {"runbook": str(Path(runbook_path).resolve()), "plan_hash": plan_hash(plan), "pid": os.getpid(),
             "options": {"services": list(opts.services), "from_site": opts.from_site,
                         "to_site": opts.to_site, "rebuild_host": opts.rebuild_host,
                         "parallel": opts.parallel}}
-    state = _run(runbook, plan, opts, ctx, journal, None, meta, state_dir / "locks")
+    state = _run(runbook, plan, opts, ctx, journal, None, meta, lock)
     return ExecutionResult(run_id, state, rdir, warnings=list(plan.warnings))
 
 
@@ -250,9 +261,17 @@ def resume(run_id: str, opts: ExecuteOptions) -> ExecutionResult:
     plan = make_plan(runbook, opts)
     check_resumable(state, plan)
     clock = opts.clock or SystemClock()
-    ctx = _context(runbook, plan, opts, run_id, rdir, clock, state.started_ts)
-    journal = reopen_journal(rdir, events, state, clock, ctx.redactor)
-    state = _run(runbook, plan, opts, ctx, journal, state, None, state_dir / "locks")
+    lock = PlanLock(state_dir / "locks" / f"{plan_hash(plan)}.lock", run_id)
+    lock.acquire()  # before touching the journal: another process may be resuming it
+    try:
+        events, state = load_state(rdir)  # re-read under the lock
+        check_resumable(state, plan)
+        ctx = _context(runbook, plan, opts, run_id, rdir, clock, state.started_ts)
+        journal = reopen_journal(rdir, events, state, clock, ctx.redactor)
+    except BaseException:
+        lock.release()
+        raise
+    state = _run(runbook, plan, opts, ctx, journal, state, None, lock)
     return ExecutionResult(run_id, state, rdir)
 
 
@@ -261,7 +280,10 @@ def list_runs(state_dir: Path | None = None) -> list[dict[str, Any]]:
     out = []
     for path in sorted(root.glob(f"*/{JOURNAL_NAME}")) if root.exists() else []:
         with contextlib.suppress(BadInput):
-            state = RunState.from_events(read_journal(path))
+            events = read_journal(path)
+            if not events or events[0].type != ev.RUN_STARTED:
+                continue
+            state = RunState.from_events(events)
             out.append({"run_id": state.run_id, "action": state.action, "started": state.started_ts,
                         "status": state.status if state.finished else "unfinished",
                         "ok": state.ok() if state.finished else None,

@@ -79,3 +79,22 @@ def test_dry_run_renders_commands_and_hosts_without_running(runbook_path, tmp_pa
     result = execute(runbook_path, ExecuteOptions(dry_run=True, state_dir=tmp_path / "st"))
     assert len(result.dry_run) == 3 and not (tmp_path / "st").exists()
     assert list_runs(tmp_path / "st") == []
+
+
+def test_a_second_run_of_the_same_plan_is_refused_and_leaves_nothing(runbook_path, tmp_path):
+    from dr_orchestrator.errors import LockHeld
+    from dr_orchestrator.execution.locks import PlanLock
+    from dr_orchestrator.execution.resume import plan_hash
+
+    plan = make_plan(load_runbook(runbook_path), ExecuteOptions(services=("other",)))
+    state_dir = tmp_path / "st"
+    held = PlanLock(state_dir / "locks" / f"{plan_hash(plan)}.lock", "running-run")
+    held.acquire()
+    try:
+        with pytest.raises(LockHeld, match="running-run"):
+            execute(runbook_path, ExecuteOptions(services=("other",), state_dir=state_dir, mirror=False))
+        assert not (state_dir / "runs").exists()
+    finally:
+        held.release()
+    done = execute(runbook_path, ExecuteOptions(services=("other",), state_dir=state_dir, mirror=False))
+    assert done.state.ok() and [r["run_id"] for r in list_runs(state_dir)] == [done.run_id]

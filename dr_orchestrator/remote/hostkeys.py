@@ -13,8 +13,10 @@ import hashlib
 import logging
 import os
 import threading
+from dataclasses import dataclass, field
 
 import paramiko
+import paramiko.hostkeys
 
 from dr_orchestrator.remote.errors import HostKeyRejected
 
@@ -33,21 +35,60 @@ def host_entry_name(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
 
-def load_known_hosts(path: str, *, must_exist: bool) -> paramiko.HostKeys:
-    keys = paramiko.HostKeys()
+@dataclass
+class KnownHosts:
+    keys: paramiko.HostKeys
+    revoked: set[str] = field(default_factory=set)  # base64 key blobs marked @revoked
+
+    def is_revoked(self, key: paramiko.PKey) -> bool:
+        return key.get_base64() in self.revoked
+
+
+def load_known_hosts(path: str, *, must_exist: bool) -> KnownHosts:
+    """Read a known_hosts file line by line, like OpenSSH: lines paramiko cannot use
+    (certificate authorities, key types it lacks, damaged lines) are skipped, not fatal;
+    `@revoked` keys are remembered and refused."""
+    known = KnownHosts(paramiko.HostKeys())
     if not os.path.exists(path):
         if must_exist:
             raise HostKeyRejected(
                 f"known_hosts file {path} does not exist, so no host key can be verified",
                 "create it with the host's verified key, e.g. `ssh-keyscan -p PORT HOST >> "
                 f"{path}` after checking the fingerprint out of band")
-        return keys
+        return known
     try:
-        keys.load(path)
-    except (OSError, paramiko.SSHException) as exc:
-        raise HostKeyRejected(f"cannot read known_hosts file {path}: {exc}",
-                              "fix or regenerate the file") from exc
-    return keys
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise HostKeyRejected(f"cannot read known_hosts file {path}: {exc.strerror}",
+                              "check the path and its permissions") from exc
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("@"):
+            marker, _, rest = line.partition(" ")
+            fields = rest.split()
+            if marker == "@revoked" and len(fields) >= 3:
+                known.revoked.add(fields[2])
+            continue  # @cert-authority: host certificates are not supported by paramiko
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line, lineno)
+        except (paramiko.hostkeys.InvalidHostKey, paramiko.SSHException, ValueError) as exc:
+            log.debug("%s:%d: skipped unusable known_hosts line (%s)", path, lineno, type(exc).__name__)
+            continue
+        if entry is None or entry.key is None:
+            continue  # a key type paramiko does not know
+        for name in entry.hostnames:
+            known.keys.add(name, entry.key.get_name(), entry.key)
+    return known
+
+
+def revoked_host_error(address: str, port: int, key: paramiko.PKey, known_hosts: str) -> HostKeyRejected:
+    return HostKeyRejected(
+        f"host key of {host_entry_name(address, port)} ({key.get_name()} {fingerprint(key)}) is marked "
+        f"@revoked in {known_hosts}; connection refused",
+        "the host must get a new key; verify it out of band and record it in known_hosts")
 
 
 def _scan_hint(address: str, port: int, known_hosts: str) -> str:
@@ -82,13 +123,17 @@ class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
     BadHostKeyException, which ssh.py turns into `changed_host_error`.)
     """
 
-    def __init__(self, address: str, port: int, known_hosts: str, *, accept_unknown: bool) -> None:
+    def __init__(self, address: str, port: int, known_hosts: str, *, accept_unknown: bool,
+                 revoked: set[str] | None = None) -> None:
+        self.revoked = revoked or set()
         self.address = address
         self.port = port
         self.known_hosts = known_hosts
         self.accept_unknown = accept_unknown
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if key.get_base64() in self.revoked:
+            raise revoked_host_error(self.address, self.port, key, self.known_hosts)
         if not self.accept_unknown:
             raise unknown_host_error(self.address, self.port, key, self.known_hosts)
         log.warning("trusting new host key of %s on first use: %s %s (recorded in %s)",
@@ -105,7 +150,7 @@ def append_known_host(path: str, hostname: str, key: paramiko.PKey) -> None:
         os.makedirs(parent, mode=0o700, exist_ok=True)
         # Re-read under the lock: another thread may have recorded it meanwhile.
         if os.path.exists(path):
-            existing = paramiko.HostKeys(path).lookup(hostname)
+            existing = load_known_hosts(path, must_exist=False).keys.lookup(hostname)
             if existing is not None and key.get_name() in existing:
                 return
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -25,7 +25,12 @@ import paramiko
 from dr_orchestrator.remote.base import Command, CommandResult, HostSpec, LineCallback, Stdin
 from dr_orchestrator.remote.env import EnvCache, EnvRefusedRetry, send_env
 from dr_orchestrator.remote.errors import AuthFailed, HostKeyRejected, HostUnreachable
-from dr_orchestrator.remote.hostkeys import KnownHostsPolicy, changed_host_error, load_known_hosts
+from dr_orchestrator.remote.hostkeys import (
+    KnownHostsPolicy,
+    changed_host_error,
+    load_known_hosts,
+    revoked_host_error,
+)
 from dr_orchestrator.remote.sftpio import RangeReader
 from dr_orchestrator.remote.stream import run_on_channel
 
@@ -96,14 +101,15 @@ def _key_from_text(spec: HostSpec) -> paramiko.PKey:
 def open_client(spec: HostSpec) -> paramiko.SSHClient:
     """Connect and authenticate, verifying the host key; errors are DRErrors."""
     known_hosts = spec.resolved_known_hosts()
-    host_keys = load_known_hosts(known_hosts, must_exist=not spec.accept_unknown)
+    known = load_known_hosts(known_hosts, must_exist=not spec.accept_unknown)
     pkey = _load_key(spec)
     client = paramiko.SSHClient()
-    for name, entries in host_keys.items():
+    for name, entries in known.keys.items():
         for key_type, key in entries.items():
             client.get_host_keys().add(name, key_type, key)
     client.set_missing_host_key_policy(
-        KnownHostsPolicy(spec.address, spec.port, known_hosts, accept_unknown=spec.accept_unknown))
+        KnownHostsPolicy(spec.address, spec.port, known_hosts, accept_unknown=spec.accept_unknown,
+                         revoked=known.revoked))
     t = spec.connect_timeout
     try:
         client.connect(spec.address, port=spec.port, username=spec.user or getpass.getuser(),
@@ -129,6 +135,10 @@ def open_client(spec: HostSpec) -> paramiko.SSHClient:
             "check that the host is up, the address/port are right and sshd is running") from exc
     transport = client.get_transport()
     if transport is not None:
+        server_key = transport.get_remote_server_key()
+        if known.is_revoked(server_key):  # listed as known AND revoked: revoked wins, as in OpenSSH
+            client.close()
+            raise revoked_host_error(spec.address, spec.port, server_key, known_hosts)
         transport.set_keepalive(KEEPALIVE)
     return client
 

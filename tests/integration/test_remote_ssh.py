@@ -101,6 +101,29 @@ def test_hashed_known_hosts_entry_verifies(ssh_server: dict[str, object], tmp_pa
     r.close()
 
 
+def test_odd_known_hosts_lines_are_skipped_and_revoked_keys_refused(ssh_server: dict[str, object],
+                                                                    tmp_path: Path) -> None:
+    good = f"[127.0.0.1]:2222 {host_pub('sshd')}"
+    kh = tmp_path / "known_hosts"
+    kh.write_text("\n".join([
+        "# a comment", "",
+        f"@cert-authority *.example.com {host_pub('sshd2')}",
+        "damaged.example ssh-ed25519 AAAA-not-base64",
+        "other.example sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIA==",
+        good, ""]))
+    r = connect(spec(ssh_server, known_hosts=str(kh)))
+    assert r.run(["echo", "ok"]).stdout == "ok\n"
+    r.close()
+    close_all()
+    kh.write_text(f"{good}\n@revoked * {host_pub('sshd')}\n")  # revoked wins over known
+    with pytest.raises(HostKeyRejected, match="revoked"):
+        connect(spec(ssh_server, known_hosts=str(kh)))
+    kh.write_text(f"@revoked * {host_pub('sshd')}\n")  # and is never trusted on first use
+    with pytest.raises(HostKeyRejected, match="revoked"):
+        connect(spec(ssh_server, known_hosts=str(kh), accept_unknown=True))
+    assert "127.0.0.1" not in kh.read_text()
+
+
 def test_accept_unknown_trusts_on_first_use_then_verifies(ssh_server: dict[str, object],
                                                           tmp_path: Path) -> None:
     kh = tmp_path / "sub" / "known_hosts"  # not even the directory exists yet

@@ -69,6 +69,9 @@ class Executor:
         journal.listeners.insert(0, self.state.apply)
         run.emit = journal.emit
         run.registry = self.registry
+        failed = [s.name for s in self.state.services.values() if s.status in (st.SVC_FAILED, ABORTED)]
+        if failed:  # resuming a run that was aborting: finish the abort, start nothing new
+            self.abort(f"service {failed[0]} failed before the run was interrupted")
 
     # --- the run ---------------------------------------------------------------------
 
@@ -115,7 +118,7 @@ class Executor:
         rec = self.state.services[name]
         if rec.status not in (st.PENDING, st.RUNNING):
             return  # finished before a resume
-        if self._abort.is_set():
+        if self._abort.is_set() and rec.status == st.PENDING:  # a resumed RUNNING one closes below
             self.journal.emit(ev.SERVICE_SKIPPED, service=name, reason=f"run aborted: {self._abort_reason}")
             return
         blocked = [d for d in sp.depends_on if d in self.state.services
@@ -125,6 +128,13 @@ class Executor:
                               reason=f"dependency not recovered: {', '.join(blocked)}")
             return
         self.journal.emit(ev.SERVICE_STARTED, service=name)
+        if any(self.state.steps[s.key].status == st.ROLLED_BACK for s in sp.steps):
+            # interrupted in the middle of a rollback: finish undoing, never redo
+            rest = [s for s in sp.steps if self.state.steps[s.key].status == st.SUCCEEDED]
+            self._rollback(name, rest)
+            self.journal.emit(ev.SERVICE_FINISHED, service=name, status=st.ROLLED_BACK,
+                              reason="rollback finished after an interruption")
+            return
         done: list[PlannedStep] = []
         degraded = False
         outcome: str | None = st.OK
@@ -134,6 +144,9 @@ class Executor:
                 srec = self.state.steps[step.key]
                 if srec.status == st.SUCCEEDED:
                     done.append(step)
+                    continue
+                if srec.status == st.FAILED and step.on_failure == "continue":
+                    degraded = True  # already failed and tolerated before a resume
                     continue
                 if srec.status in (st.RUNNING, st.INTERRUPTED):  # in flight when the run stopped
                     if srec.status == st.RUNNING:  # killed: nothing recorded its end

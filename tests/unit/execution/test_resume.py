@@ -231,3 +231,44 @@ def test_unreachable_mirror_warns_once_and_never_fails(tmp_path):
         mirror.poke()
     mirror.close()
     assert len(warnings) == 1 and "unreachable" in warnings[0]
+
+
+def test_resume_does_not_rerun_a_tolerated_failure(tmp_path):
+    plan = make_plan({"a": [{"fail": True, "on_failure": "continue"}, {"crash_on_call": 1}, {}]})
+    h = Harness(tmp_path, plan)
+    with pytest.raises(Crash):
+        h.run()
+    state = resume(h)
+    assert h.handler.calls.count("a/0/s0") == 1
+    assert state.services["a"].status == st.DEGRADED and state.finished
+
+
+def test_resume_after_an_abort_starts_nothing_new(tmp_path):
+    plan = make_plan({"a": [{"hold": 0.1, "fail": True}], "b": [{"hold": 0.5, "crash_on_call": 1}, {}], "c": [{}]},
+                     deps={"c": ["a"]})
+    h = Harness(tmp_path, plan, parallel=2)
+    with pytest.raises(Crash):
+        h.run()
+    state = resume(h)
+    assert state.services["a"].status == st.SVC_FAILED
+    assert state.services["c"].status == st.SKIPPED
+    assert "c/0/s0" not in h.handler.calls and not state.ok()
+    assert h.handler.calls.count("b/0/s0") == 1 and "b/1/s1" not in h.handler.calls
+    assert state.steps["b/0/s0"].status == st.INTERRUPTED and state.finished
+
+
+def test_resume_in_the_middle_of_a_rollback_finishes_it(tmp_path):
+    plan = make_plan({"a": [{}, {}, {"fail": True, "on_failure": "rollback"}]})
+    h = Harness(tmp_path, plan)
+    h.run()
+    # cut the journal right after the first rollback event, as if killed there
+    path = h.run_dir / "journal.jsonl"
+    lines = path.read_text().splitlines()
+    first_rb = next(i for i, x in enumerate(lines) if json.loads(x)["type"] == "step_rolled_back")
+    path.write_text("\n".join(lines[: first_rb + 1]) + "\n")
+    h.handler.rollbacks.clear()
+    calls = len(h.handler.calls)
+    state = resume(h)
+    assert h.handler.rollbacks == ["a/0/s0"]  # only what was not undone yet
+    assert len(h.handler.calls) == calls  # nothing re-run
+    assert state.services["a"].status == st.ROLLED_BACK

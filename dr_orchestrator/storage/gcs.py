@@ -1,6 +1,6 @@
 """Google Cloud Storage backend (google-cloud-storage): `gs://bucket/prefix`.
 
-- Small objects: one multipart upload; streams: a resumable upload in 8 MiB chunks,
+- Small objects: one multipart upload; streams: a resumable upload in 16 MiB chunks,
   so memory stays bounded by one chunk. Both send a CRC32C the server checks.
 - Create-only: `if_generation_match=0` (the server refuses if any live generation exists).
 - Reads: ranged requests pinned to the generation stat saw (a concurrent overwrite
@@ -56,7 +56,7 @@ class GCSBackend:
                                 checksums=("crc32c", "md5"), atomic_put=True)
 
     def __init__(self, bucket: str, prefix: str = "", *, url: str, client: storage.Client,
-                 endpoint: str | None, timeout: float = 60.0, chunk_size: int = 8 * MiB) -> None:
+                 endpoint: str | None, timeout: float = 60.0, chunk_size: int = 16 * MiB) -> None:
         self.bucket_name = bucket
         self.prefix = validate_prefix(prefix)
         self.url = url
@@ -297,6 +297,6 @@ def from_url(parsed: StorageURL) -> GCSBackend:
     try:
         return GCSBackend(parsed.netloc, as_prefix(parsed.path), url=parsed.display, client=client,
                           endpoint=endpoint, timeout=float(parsed.option("timeout") or 60),
-                          chunk_size=int(float(parsed.option("chunk_size_mb") or 8) * MiB))
+                          chunk_size=int(float(parsed.option("chunk_size_mb") or 16) * MiB))
     except ValueError as exc:
         raise BadInput(f"{parsed.display}: bad option value ({exc})") from None

@@ -18,6 +18,8 @@ def describe(path: tuple[Any, ...], data: Any = None) -> str:
         return "the runbook"
     if len(path) == 1:
         return f"'{path[0]}'"
+    if path[0] == "steps" and isinstance(path[1], int):  # a playbook's step list
+        return _suffix(step_name(path[:2], data, f"step {path[1] + 1}"), path[2:])
     section, name, *rest = path
     if section not in _SECTIONS:
         return _dotted(path)

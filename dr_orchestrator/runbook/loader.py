@@ -149,6 +149,7 @@ def _includes(doc: dict[str, Any], path: Path, smap: SourceMap, out: Loaded, sta
 
 def _merge(main: dict[str, Any], smap: SourceMap, frag: dict[str, Any], fmap: SourceMap,
            issues: list[Issue]) -> None:
+    merged: list[tuple[str, str]] = []
     for section in MERGED:
         items = frag.get(section)
         if items is None:
@@ -169,9 +170,14 @@ def _merge(main: dict[str, Any], smap: SourceMap, frag: dict[str, Any], fmap: So
                     "duplicate"))
                 continue
             target[name] = value
-            prefix = (section, name)
-            smap.keys.update({k: v for k, v in fmap.keys.items() if k[:2] == prefix})
-            smap.values.update({k: v for k, v in fmap.values.items() if k[:2] == prefix})
+            merged.append((section, name))
+    if merged:
+        smap.later(lambda target: _copy_positions(fmap, target, set(merged)))
+
+
+def _copy_positions(source: SourceMap, target: SourceMap, prefixes: set[tuple[str, str]]) -> None:
+    for table, into in ((source.keys, target.keys), (source.values, target.values)):
+        into.update({k: v for k, v in table.items() if k[:2] in prefixes})
 
 
 # --- variables and secrets --------------------------------------------------------------
@@ -194,12 +200,17 @@ def _substitute(raw: dict[str, Any], smap: SourceMap, issues: list[Issue], built
 
 def _subst_node(node: Any, path: PathKey, variables: dict[str, Any], smap: SourceMap,
                 issues: list[Issue]) -> Any:
+    """`${name}` in every string below `node` (containers are updated in place)."""
     if isinstance(node, dict):
-        # Keys may use variables too (drill path maps: `${demo}/recovery: ${demo}/drill`).
-        return {(str(_subst_node(k, path + (k,), variables, smap, issues)) if isinstance(k, str) and "$" in k
-                 else k): _subst_node(v, path + (k,), variables, smap, issues) for k, v in node.items()}
+        for key, value in node.items():
+            if isinstance(value, dict | list) or (isinstance(value, str) and "$" in value):
+                node[key] = _subst_node(value, path + (key,), variables, smap, issues)
+        return node
     if isinstance(node, list):
-        return [_subst_node(v, path + (i,), variables, smap, issues) for i, v in enumerate(node)]
+        for index, value in enumerate(node):
+            if isinstance(value, dict | list) or (isinstance(value, str) and "$" in value):
+                node[index] = _subst_node(value, path + (index,), variables, smap, issues)
+        return node
     if not isinstance(node, str) or "$" not in node:
         return node
 

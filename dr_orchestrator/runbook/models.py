@@ -256,7 +256,8 @@ class CheckStep(StepBase):
         required = {"http": ("url",), "tcp": ("port",), "sql": ("dsn", "query"), "command": ("command",)}
         missing = [f for f in required[self.type] if getattr(self, f) is None]
         if missing:
-            raise ValueError(f"a {self.type} check needs {', '.join(missing)}")
+            article = "an" if self.type in ("http", "sql") else "a"
+            raise ValueError(f"{article} {self.type} check needs {', '.join(missing)}")
         if self.type == "tcp" and self.host is None and self.address is None:
             raise ValueError("a tcp check needs host (a host reference) or address")
         return self

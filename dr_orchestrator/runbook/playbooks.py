@@ -10,7 +10,7 @@ defaults, the caller's context (service, site, action), host, the step's `vars`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from dr_orchestrator.errors import Issue, ValidationFailed
 from dr_orchestrator.runbook.loader import builtins, scan_secrets
 from dr_orchestrator.runbook.models import AnyStep, Playbook, PlaybookStep, Runbook, Step
-from dr_orchestrator.runbook.suggest import did_you_mean
+from dr_orchestrator.runbook.suggest import closest, did_you_mean
 from dr_orchestrator.runbook.typecheck import check
 from dr_orchestrator.runbook.yamlpos import PathKey, Pos, SourceMap, load_yaml
 
@@ -137,7 +137,8 @@ def expand(runbook: Runbook, step: PlaybookStep, *, base_dir: Path | None = None
         return Expansion([], loaded.smap, loaded, issues)
     steps, found = check(list[Step], rendered, ("steps",), {"steps": rendered}, smap)
     if found:
-        return Expansion([], smap, loaded, found)
+        called = f" (in playbook '{step.playbook}' called at {caller.file}:{caller.line})"
+        return Expansion([], smap, loaded, [replace(i, message=i.message + called) for i in found])
     return Expansion(list(steps), smap, loaded, [])
 
 
@@ -156,7 +157,7 @@ def _wanted(raw_step: dict[str, Any], path: PathKey, ctx: dict[str, Any], loaded
         missing = str(exc.message or "").split("'")[1] if "'" in str(exc.message) else str(exc.message)
         issues.append(_issue(caller, f"playbook '{name}' uses undefined variable '{missing}' "
                                      f"({where.file}:{where.line})",
-                             did_you_mean(missing, ctx, fallback=f"pass it in the step's vars: ({missing}: …)"),
+                             _missing_hint(missing, ctx),
                              "undefined-variable"))
     except TemplateError as exc:
         issues.append(_issue(where, f"invalid when: in playbook '{name}': {exc}",
@@ -193,7 +194,7 @@ def _render(node: Any, path: PathKey, ctx: dict[str, Any], loaded: LoadedPlayboo
         missing = str(exc.message or "").split("'")[1] if "'" in str(exc.message) else str(exc.message)
         issues.append(_issue(caller, f"playbook '{name}' uses undefined variable '{missing}' "
                                      f"({where.file}:{where.line})",
-                             did_you_mean(missing, ctx, fallback=f"pass it in the step's vars: ({missing}: …)"),
+                             _missing_hint(missing, ctx),
                              "undefined-variable"))
     except TemplateSyntaxError as exc:
         issues.append(_issue(where, f"template syntax error in playbook '{name}': {exc.message}",
@@ -254,3 +255,10 @@ def _expand_deep(runbook: Runbook, step: PlaybookStep, base_dir: Path | None, co
         else:
             steps.append(inner)
     return steps, []
+
+
+def _missing_hint(missing: str, ctx: dict[str, Any]) -> str:
+    close = closest(missing, ctx)
+    if close is not None:
+        return f"did you mean '{close}'?"
+    return f"pass it in the step's vars: ({missing}: …), or give the playbook param a default"

@@ -64,7 +64,16 @@ def check_salvage(tp: Any, value: Any, path: PathKey, root: Any,
                 continue  # one issue per node (a union reports every alternative)
             seen.add(rel)
             issues.append(_issue(err, tp, value, path, rel, root, smap))
-        return None, issues, _salvage(tp, value, bad)
+        return None, _drop_explained_missing(issues), _salvage(tp, value, bad)
+
+
+def _drop_explained_missing(issues: list[Issue]) -> list[Issue]:
+    """`comand:` gives "unknown key 'comand' (did you mean 'command'?)" and "missing 'command'";
+    the first says it all."""
+    misspelt = {(i.file, i.hint.split("'")[1]) for i in issues
+                if i.code == "unknown-key" and i.hint and i.hint.startswith("did you mean")}
+    return [i for i in issues
+            if not (i.code == "missing-field" and (i.file, i.message.rsplit("'", 2)[-2]) in misspelt)]
 
 
 def _salvage(tp: Any, value: Any, bad: list[PathKey]) -> Any:
@@ -122,6 +131,8 @@ def _issue(err: Any, tp: Any, value: Any, base: PathKey, rel: PathKey, root: Any
     kind = err["type"]
     loc = err["loc"]
     field = str(loc[-1]) if loc and not isinstance(loc[-1], int) else None
+    if kind not in ("missing", "extra_forbidden") and (not rel or rel[-1] != loc[-1]):
+        field = None  # loc ended in a union tag (e.g. 'check'), not in a key of the data
     where = base + rel
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
@@ -152,6 +163,12 @@ def _issue(err: Any, tp: Any, value: Any, base: PathKey, rel: PathKey, root: Any
                    f"got {_got(err['input'])}", None, "wrong-type")
     if kind == "too_short":
         return _at(smap.value(where), f"{target} needs at least {ctx.get('min_length', 1)} item(s)", None,
+                   "invalid-value")
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {"greater_than_equal": "at least", "greater_than": "more than",
+                 "less_than_equal": "at most", "less_than": "less than"}[kind]
+        limit = next(iter(ctx.values()), "?")
+        return _at(smap.value(where), f"invalid {target}: {err['input']!r} must be {bound} {limit}", None,
                    "invalid-value")
     message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     code = "invalid-duration" if "duration" in message else "invalid-value"

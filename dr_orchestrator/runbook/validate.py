@@ -24,6 +24,18 @@ from dr_orchestrator.runbook.yamlpos import PathKey, Pos, SourceMap
 STORAGE_SCHEMES = ("file", "s3", "gs", "az", "sftp")
 
 
+class _Lazy:
+    """A description worked out only if a message needs it (10,000 services, few errors)."""
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        self.fn, self.args, self.text = fn, args, None
+
+    def __str__(self) -> str:
+        if self.text is None:
+            self.text = self.fn(*self.args)
+        return str(self.text)
+
+
 class Checker:
     def __init__(self, loaded: Loaded) -> None:
         assert loaded.runbook is not None
@@ -32,6 +44,9 @@ class Checker:
         self.smap = loaded.smap
         self.names = loaded.names
         self.issues: list[Issue] = []
+        # A site with errors may be the missing recovery site: do not pile on.
+        self.broken_sites = len(self.rb.sites) != len(self.names.get("sites", ())) or any(
+            section == "sites" for section, _ in loaded.salvaged)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -45,7 +60,7 @@ class Checker:
         smap = smap or self.smap
         self.issues.append(issue_at(smap.value(path), message, hint, code, severity="warning"))
 
-    def ref(self, path: PathKey, kind: str, name: str, section: str, owner: str, *,
+    def ref(self, path: PathKey, kind: str, name: str, section: str, owner: object, *,
             smap: SourceMap | None = None) -> bool:
         """Check a reference to a site/data class/service; False (and an issue) if undefined."""
         if name in self.names.get(section, ()):
@@ -71,10 +86,11 @@ class Checker:
         path = ("sites", name)
         scheme = urlsplit(site.storage).scheme
         if scheme not in STORAGE_SCHEMES:
+            close = did_you_mean(scheme, STORAGE_SCHEMES) if scheme else None
             self.error(path + ("storage",), f"site '{name}' has an unsupported storage URL '{site.storage}'",
-                       did_you_mean(scheme, STORAGE_SCHEMES) if scheme else
-                       "write a URL: file://, s3://bucket/prefix, gs://, az://account/container, sftp://",
-                       "invalid-url")
+                       (close + " " if close and close.startswith("did") else "")
+                       + "locations are file://DIR, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, "
+                         "az://ACCOUNT/CONTAINER/PREFIX or sftp://USER@HOST/PATH", "invalid-url")
         for host_name, host in site.hosts.items():
             if host.insecure_accept_unknown_host_key and not host.local:
                 self.warn(path + ("hosts", host_name, "insecure_accept_unknown_host_key"),
@@ -132,7 +148,7 @@ class Checker:
             if source.host is not None and site_ok:
                 self.host_ref(spath + ("host",), source.host, dc.source_site, owner)
 
-    def host_ref(self, path: PathKey, ref: str, site: str | None, owner: str, *,
+    def host_ref(self, path: PathKey, ref: str, site: str | None, owner: object, *,
                  smap: SourceMap | None = None) -> None:
         if self.rb.resolve_host(ref, site) is not None:
             return
@@ -165,7 +181,7 @@ class Checker:
                     and svc.recovery_site == svc.site:
                 self.error(path + ("recovery_site",), f"{owner} recovers to the site it runs at ('{svc.site}')",
                            "choose a site in another region or cloud", "recovery-site")
-        elif svc.failover and self.rb.recovery_site_for(name) is None:
+        elif svc.failover and self.rb.recovery_site_for(name) is None and not self.broken_sites:
             recovery = [s for s, site in self.rb.sites.items() if site.role == "recovery"]
             self.error(path, f"{owner} has failover steps but no recovery site",
                        "set recovery_site:" + (f" (one of {', '.join(recovery)})" if recovery else
@@ -191,7 +207,7 @@ class Checker:
             if step.name == PLACEHOLDER:
                 continue
             spath = path + (index,)
-            owner = describe(spath, self.raw) if via is None else f"step {index + 1} of {via}"
+            owner = _Lazy(describe, spath, self.raw) if via is None else f"step {index + 1} of {via}"
             host = getattr(step, "host", None)
             if isinstance(host, str):
                 self.host_ref(spath + ("host",), host, site, owner, smap=smap)
@@ -211,19 +227,20 @@ class Checker:
             if isinstance(step, PlaybookStep):
                 self.playbook(step, spath, service, site, context, smap, owner, depth)
 
-    def restore(self, step: RestoreStep, path: PathKey, owner: str, svc: Any, site: str | None,
+    def restore(self, step: RestoreStep, path: PathKey, owner: object, svc: Any, site: str | None,
                 smap: SourceMap) -> None:
         dc = self.rb.data_classes.get(step.data_class)
         if dc is None:
             return
-        holders = [dc.source_site, *dc.replicate_to]
+        holders = [s for s in (dc.source_site, *dc.replicate_to) if s in self.rb.sites]
         if step.from_site is not None:
             if self.ref(path + ("from_site",), "site", step.from_site, "sites", owner, smap=smap) \
                     and step.from_site not in holders:
                 self.error(path + ("from_site",), f"{owner} restores '{step.data_class}' from site "
                            f"'{step.from_site}', which holds no copy of it",
-                           f"copies exist at: {', '.join(holders)}", "restore-site", smap=smap)
-        elif site is not None and site in self.rb.sites and site not in holders:
+                           f"copies exist at: {', '.join(holders) or 'no site'}", "restore-site", smap=smap)
+        elif site is not None and site in self.rb.sites and site not in holders and \
+                all(t in self.rb.sites for t in dc.replicate_to):  # (a misspelt target is reported already)
             self.error(path + ("data_class",), f"{owner} restores '{step.data_class}' at site '{site}', "
                        f"but that data class is not replicated there",
                        f"add '{site}' to replicate_to of data class '{step.data_class}', or set from_site: "
@@ -238,7 +255,7 @@ class Checker:
                        f"'{step.source}'", did_you_mean(step.source, names), "undefined-reference", smap=smap)
 
     def playbook(self, step: PlaybookStep, path: PathKey, service: str, site: str | None,
-                 context: dict[str, Any], smap: SourceMap, owner: str, depth: int) -> None:
+                 context: dict[str, Any], smap: SourceMap, owner: object, depth: int) -> None:
         caller = smap.value(path + ("playbook",)) or Pos("<runbook>", 1, 1)
         if depth >= 5:
             self.error(path, f"{owner}: playbooks nest more than 5 levels deep",

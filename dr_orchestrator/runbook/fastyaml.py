@@ -1,0 +1,106 @@
+"""Fast YAML → plain data with rapidyaml (C++), when it is installed.
+
+Only the common case is handled here: one document, string keys, no duplicate keys.
+Anything else returns UNSUPPORTED and the caller takes the PyYAML path, which handles
+(and precisely reports) everything. Scalars follow the same YAML 1.2 rules as that path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+try:
+    import ryml
+except ImportError:  # optional: PyYAML does the work, only slower
+    ryml = None
+
+UNSUPPORTED = object()
+if ryml is not None:
+    _NONE, _MAP, _SEQ, _VAL = ryml.NONE, ryml.MAP, ryml.SEQ, ryml.VAL
+    _KEYREF, _KEYANCH, _KEYTAG, _KEYQUO = ryml.KEYREF, ryml.KEYANCH, ryml.KEYTAG, ryml.KEYQUO
+    _VALTAG, _VALQUO = ryml.VALTAG, ryml.VALQUO  # VALQUO: quoted, literal or folded
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """rapidyaml prints parse errors to fd 2 before raising; PyYAML reports them better."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+_scalar: Any = None  # yamlpos.plain_scalar, bound on first use (yamlpos imports this module)
+
+
+def parse(text: str) -> Any:
+    """Plain data for `text`, or UNSUPPORTED."""
+    from dr_orchestrator.runbook.yamlpos import plain_scalar
+
+    global _scalar
+    _scalar = plain_scalar
+    if ryml is None or "<<" in text:  # merge keys: leave them to PyYAML
+        return UNSUPPORTED
+    try:
+        with _quiet_stderr():
+            tree = ryml.parse_in_arena(text.encode("utf-8"))
+        root = tree.root_id()
+        if tree.is_stream(root):
+            if tree.num_children(root) != 1:
+                return UNSUPPORTED
+            root = tree.first_child(root)
+        if "&" in text or "*" in text:
+            tree.resolve()  # anchors and aliases (a stray '*' in a value is harmless here)
+        return _node(tree, root)
+    except (_Unsupported, UnicodeDecodeError):
+        return UNSUPPORTED
+    except Exception:  # noqa: BLE001 - any rapidyaml parse error: PyYAML will report it
+        return UNSUPPORTED
+
+
+def _node(tree: Any, node: int) -> Any:
+    """One `type()` call per node; the flags are tested here (each ryml call costs ~1 µs)."""
+    kind = tree.type(node)
+    if kind & _MAP:
+        out: dict[Any, Any] = {}
+        child = tree.first_child(node)
+        while child != _NONE:
+            ckind = tree.type(child)
+            if ckind & (_KEYREF | _KEYANCH | _KEYTAG):
+                raise _Unsupported
+            raw = tree.key(child)
+            key = _scalar("" if raw is None else bytes(raw).decode(), bool(ckind & _KEYQUO), None)
+            if key in out or not isinstance(key, str | int):
+                raise _Unsupported
+            out[key] = _node(tree, child)
+            child = tree.next_sibling(child)
+        return out
+    if kind & _SEQ:
+        items = []
+        child = tree.first_child(node)
+        while child != _NONE:
+            items.append(_node(tree, child))
+            child = tree.next_sibling(child)
+        return items
+    if not kind & _VAL:
+        return None
+    raw = tree.val(node)
+    if raw is None:
+        return None
+    tag = bytes(tree.val_tag(node)).decode() if kind & _VALTAG else None
+    return _scalar(bytes(raw).decode(), bool(kind & _VALQUO), tag)

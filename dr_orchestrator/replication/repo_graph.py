@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from dr_orchestrator.errors import DRError, IntegrityError
-from dr_orchestrator.repository.crypto import object_name, open_doc
-from dr_orchestrator.repository.format import index_key, pack_key, snapshot_key
+from dr_orchestrator.errors import DRError, IntegrityError, ObjectNotFound
+from dr_orchestrator.repository.crypto import object_name, open_blob, open_doc
+from dr_orchestrator.repository.format import index_key, pack_key, parse_time, snapshot_key
+from dr_orchestrator.repository.packer import parse_pack
 from dr_orchestrator.repository.repo import Repository
 from dr_orchestrator.repository.snapshot import Snapshot
 
@@ -33,7 +34,12 @@ class RepositoryGraph:
         raw = self.repo.backend.get(snapshot_key(sid))
         if object_name(raw) != sid:
             raise IntegrityError(f"snapshot {sid[:8]} does not match its name (damaged)")
-        return Snapshot.from_doc(sid, open_doc(self.repo.keys, "snapshot", raw, f"snapshot {sid[:8]}"))
+        snap = Snapshot.from_doc(sid, open_doc(self.repo.keys, "snapshot", raw, f"snapshot {sid[:8]}"))
+        from dr_orchestrator.repository.verify import load_verified
+
+        when = load_verified(self.repo.config.id).get(sid)  # recorded by a clean full verify
+        snap.verified_at = parse_time(when) if when else None
+        return snap
 
     def snapshot_packs(self, sid: str) -> frozenset[str]:
         return self._packs_of_tree(self.snapshot(sid).tree)
@@ -93,7 +99,14 @@ class RepositoryGraph:
 
 
 class VerifyFilter:
-    """verify_before_replicate: {snapshot id: reason} for new snapshots that did not verify."""
+    """verify_before_replicate: {snapshot id: reason} for new snapshots that did not verify.
+
+    A snapshot the repository already records as verified (`Snapshot.verified_at`, set by a
+    clean full `dro verify --read-data`) passes as is. Any other must read structurally
+    (its trees decrypt, its blobs are indexed: done by walking it) and every pack it needs
+    that the target did not hold before this run must pass a full read — BLAKE3 name,
+    header, every blob's tag and id, as the repository's own verify does.
+    """
 
     def __init__(self, graph: RepositoryGraph, already_at_target: Callable[[], set[str]] | None = None,
                  threads: int = 3) -> None:
@@ -105,26 +118,41 @@ class VerifyFilter:
         self.packs_read = 0
 
     def __call__(self, ids: list[str]) -> dict[str, str]:
-        from dr_orchestrator.repository.verify import Verifier
-
         held: dict[str, str] = {}
         needs: dict[str, frozenset[str]] = {}
         for sid in ids:
             try:
+                if self.graph.snapshot(sid).verified_at is not None:
+                    continue
                 needs[sid] = self.graph.snapshot_packs(sid)
             except DRError as exc:
                 held[sid] = f"verification failed: {exc.message}"
         todo = sorted({p for packs in needs.values() for p in packs if pack_key(p) not in self.verified_before})
-        verifier = Verifier(self.graph.repo)
         bad: dict[str, str] = {}
         with ThreadPoolExecutor(self.threads, thread_name_prefix="dro-verify") as pool:
-            # Verifier._read_pack is the repository's own full check of one pack.
-            for pid, (errors, _blobs, _n) in zip(todo, pool.map(verifier._read_pack, todo), strict=True):
+            for pid, error in zip(todo, pool.map(self._check_pack, todo), strict=True):
                 self.packs_read += 1
-                if errors:
-                    bad[pid] = errors[0]
+                if error:
+                    bad[pid] = error
         for sid, packs in needs.items():
             failed = sorted(packs & set(bad))
             if failed:
                 held[sid] = f"verification failed: {bad[failed[0]]}"
         return held
+
+    def _check_pack(self, pid: str) -> str | None:
+        repo = self.graph.repo
+        what = f"pack {pid[:16]}"
+        try:
+            stored = repo.backend.get(pack_key(pid))
+        except ObjectNotFound:
+            return f"{what} is missing"
+        if object_name(stored) != pid:
+            return f"{what} does not match its name (damaged)"
+        try:
+            mv = memoryview(stored)
+            for e in parse_pack(repo.keys, stored, what):
+                open_blob(repo.keys, mv[e.offset:e.offset + e.length], e.blob_type, e.blob_id, e.ulen, what)
+        except IntegrityError as exc:
+            return exc.message
+        return None

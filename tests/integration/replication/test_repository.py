@@ -190,3 +190,14 @@ def test_schedule_once_backs_up_replicates_and_status_holds(tmp_path: Path) -> N
     assert status.stdout.count("OK") == 2 and "VIOLATED" not in status.stdout
     state = json.loads((tmp_path / "state" / "schedule-rpo-test.json").read_text())
     assert state["db"]["last_status"] == "ok"
+
+
+def test_verify_filter_trusts_a_recorded_full_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    src = LocalBackend(tmp_path / "src")
+    snap = Repository.init(src, PW).backup([str(make_data(tmp_path, 3))], tags=["db"])
+    assert Repository.open(src, PW).verify(read_data=1.0).ok  # records snap as verified
+    graph = RepositoryGraph(Repository.open(src, PW))
+    assert graph.snapshot(snap.id).verified_at is not None
+    vf = VerifyFilter(graph)
+    assert vf([snap.id]) == {} and vf.packs_read == 0  # no second read of what verify read

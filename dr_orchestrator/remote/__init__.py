@@ -17,10 +17,11 @@ from dr_orchestrator.remote.errors import (
     HostKeyRejected,
     HostUnreachable,
     RemoteError,
+    RemoteFileError,
 )
 
 __all__ = ["AuthFailed", "CommandResult", "CommandTimeout", "EnvRejected", "HostKeyRejected", "HostSpec",
-           "HostUnreachable", "LineCallback", "RemoteError", "Runner", "close_all", "connect"]
+           "HostUnreachable", "LineCallback", "RemoteError", "RemoteFileError", "Runner", "close_all", "connect"]
 
 
 def connect(spec: HostSpec | Mapping[str, object]) -> Runner:

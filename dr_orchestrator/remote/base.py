@@ -7,12 +7,13 @@ can inject a command) or, only when the runbook owns a whole shell line, a strin
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Protocol, runtime_checkable
 
-from dr_orchestrator.errors import BadInput
+from dr_orchestrator.errors import BadInput, DRError
 
 # on_line(stream, line): stream is "stdout" or "stderr"; line has no trailing newline.
 LineCallback = Callable[[str, str], None]
@@ -76,6 +77,21 @@ class HostSpec:
 
     def resolved_known_hosts(self) -> str:
         return os.path.expanduser(self.known_hosts or "~/.ssh/known_hosts")
+
+
+@contextlib.contextmanager
+def file_errors(host: str, what: str) -> Iterator[None]:
+    """OSErrors of a file transfer as RemoteFileError; DRErrors pass through."""
+    from dr_orchestrator.remote.errors import RemoteFileError
+
+    try:
+        yield
+    except DRError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise RemoteFileError(f"{what} on {host} failed: {reason}",
+                              "check that the directory exists and the SSH user may write there") from exc
 
 
 @runtime_checkable

@@ -33,6 +33,10 @@ class AuthFailed(RemoteError, BadInput):
     exit_code = EXIT_BAD_INPUT
 
 
+class RemoteFileError(RemoteError):
+    """A file could not be read or written on the host (missing directory, permissions…)."""
+
+
 class EnvRejected(RemoteError, BadInput):
     """sshd refused an environment variable (not in its AcceptEnv list)."""
 

@@ -19,7 +19,16 @@ from collections.abc import Mapping
 from typing import IO, cast
 
 from dr_orchestrator.errors import BadInput
-from dr_orchestrator.remote.base import STDERR, STDOUT, Command, CommandResult, HostSpec, LineCallback, Stdin
+from dr_orchestrator.remote.base import (
+    STDERR,
+    STDOUT,
+    Command,
+    CommandResult,
+    HostSpec,
+    LineCallback,
+    Stdin,
+    file_errors,
+)
 from dr_orchestrator.remote.errors import CommandTimeout
 from dr_orchestrator.remote.stream import LineSplitter, feed_stdin
 
@@ -99,6 +108,10 @@ class LocalRunner:
         return CommandResult(code, out.text(), err.text(), time.monotonic() - start)
 
     def put_file(self, local_path: str, remote_path: str, *, mode: int | None = None) -> None:
+        with file_errors(self.spec.display, f"writing {remote_path}"):
+            self._copy(local_path, remote_path, mode)
+
+    def _copy(self, local_path: str, remote_path: str, mode: int | None) -> None:
         directory = os.path.dirname(os.path.abspath(remote_path))
         fd, tmp = tempfile.mkstemp(prefix=".dro-tmp-", dir=directory)
         os.close(fd)
@@ -113,12 +126,14 @@ class LocalRunner:
             raise
 
     def get_file(self, remote_path: str, local_path: str) -> None:
-        self.put_file(remote_path, local_path)
+        with file_errors(self.spec.display, f"reading {remote_path}"):
+            self._copy(remote_path, local_path, None)
 
     def open_file(self, path: str, mode: str = "rb") -> IO[bytes]:
         if mode not in ("rb", "wb", "ab"):
             raise BadInput(f"unsupported file mode {mode!r}")
-        return cast(IO[bytes], open(path, mode))  # noqa: SIM115 - the caller closes it
+        with file_errors(self.spec.display, f"opening {path}"):
+            return cast(IO[bytes], open(path, mode))  # noqa: SIM115 - the caller closes it
 
     def close(self) -> None:
         return None

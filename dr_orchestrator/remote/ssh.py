@@ -22,7 +22,7 @@ from typing import IO, cast
 
 import paramiko
 
-from dr_orchestrator.remote.base import Command, CommandResult, HostSpec, LineCallback, Stdin
+from dr_orchestrator.remote.base import Command, CommandResult, HostSpec, LineCallback, Stdin, file_errors
 from dr_orchestrator.remote.env import EnvCache, EnvRefusedRetry, send_env
 from dr_orchestrator.remote.errors import AuthFailed, HostKeyRejected, HostUnreachable
 from dr_orchestrator.remote.hostkeys import (
@@ -326,6 +326,15 @@ class SSHSession:
         return client
 
     @contextlib.contextmanager
+    def _transfer(self, what: str) -> Iterator[None]:
+        try:
+            with file_errors(self.spec.display, what):
+                yield
+        except (paramiko.SSHException, EOFError) as exc:
+            raise HostUnreachable(f"{what} on {self.spec.display}: connection lost ({exc})",
+                                  "the SSH connection dropped; the transfer can be retried") from exc
+
+    @contextlib.contextmanager
     def _sftp_channel(self) -> Iterator[paramiko.SFTPClient]:
         # One SFTP client per transfer: paramiko's SFTPClient must not serve two threads at
         # once (a synchronous reply read by the wrong thread is lost).
@@ -339,7 +348,7 @@ class SSHSession:
 
     def put_file(self, local_path: str, remote_path: str, *, mode: int | None = None) -> None:
         tmp = _temp_beside(remote_path)
-        with self._sftp_channel() as sftp:
+        with self._transfer(f"writing {remote_path}"), self._sftp_channel() as sftp:
             try:
                 sftp.put(local_path, tmp)
                 if mode is not None:
@@ -352,7 +361,7 @@ class SSHSession:
 
     def get_file(self, remote_path: str, local_path: str) -> None:
         tmp = _temp_beside(local_path)
-        with self._sftp_channel() as sftp:
+        with self._transfer(f"reading {remote_path}"), self._sftp_channel() as sftp:
             try:
                 sftp.get(remote_path, tmp)
                 os.replace(tmp, local_path)
@@ -373,7 +382,8 @@ class SSHSession:
             conn.slots.release()
             raise
         try:
-            f = sftp.open(path, mode)
+            with self._transfer(f"opening {path}"):
+                f = sftp.open(path, mode)
         except BaseException:
             sftp.close()
             conn.slots.release()

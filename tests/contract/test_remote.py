@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dr_orchestrator.remote import CommandTimeout, HostSpec, Runner, close_all, connect
+from dr_orchestrator.remote import CommandTimeout, HostSpec, RemoteFileError, Runner, close_all, connect
 
 
 def ssh_spec(server: dict[str, object], port_index: int = 0, **kw: object) -> HostSpec:
@@ -138,6 +138,17 @@ class RunnerContract:
         with runner.open_file(str(tmp_path / "streamed"), "rb") as f:
             assert f.read() == b"x" * 400_000
         assert [p.name for p in remote.parent.iterdir()] == ["copy.bin"]  # no temp file left
+
+    def test_file_errors_are_clear(self, runner: Runner, tmp_path: Path) -> None:
+        src = tmp_path / "f"
+        src.write_bytes(b"x")
+        with pytest.raises(RemoteFileError, match="writing"):
+            runner.put_file(str(src), str(tmp_path / "no-such-dir" / "f"))
+        with pytest.raises(RemoteFileError, match="reading"):
+            runner.get_file(str(tmp_path / "absent"), str(tmp_path / "back"))
+        with pytest.raises(RemoteFileError, match="opening"):
+            runner.open_file(str(tmp_path / "absent"), "rb")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
     def test_parallel_file_transfers(self, runner: Runner, tmp_path: Path) -> None:
         blobs = {i: os.urandom(200_000 + i) for i in range(10)}

@@ -16,6 +16,7 @@ is also how `dro resume` knows what is done.
 
 from __future__ import annotations
 
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -30,6 +31,7 @@ from dr_orchestrator.execution.journal import Journal
 from dr_orchestrator.execution.state import RunState
 from dr_orchestrator.execution.steps import Registry, default_registry
 from dr_orchestrator.execution.steps.base import NotRetryable, StepContext, seconds, spec_get
+from dr_orchestrator.execution.steps.procs import kill_orphan_group
 from dr_orchestrator.planning.model import Plan, PlannedStep
 
 MAX_BACKOFF_S = 300.0
@@ -152,6 +154,7 @@ class Executor:
                     if srec.status == st.RUNNING:  # killed: nothing recorded its end
                         self.journal.emit(ev.STEP_INTERRUPTED, step=step.key, service=name,
                                           attempt=srec.attempts)
+                        self._reap(srec)
                     if step.on_failure == "rollback":
                         self._rollback(name, [*done, step])
                         outcome, reason = st.ROLLED_BACK, f"step {step.name!r} was interrupted"
@@ -183,6 +186,15 @@ class Executor:
         finally:
             if outcome is not None:
                 self.journal.emit(ev.SERVICE_FINISHED, service=name, status=outcome, reason=reason)
+
+    def _reap(self, srec: st.StepRecord) -> None:
+        """Kill what a killed run's in-flight step left running here, before redoing it."""
+        here = socket.gethostname()
+        for proc in srec.processes:
+            if proc.get("host") == here and proc.get("pgid") and \
+                    kill_orphan_group(int(proc["pgid"]), proc.get("started")):
+                self.journal.emit(ev.WARNING, message=f"killed process group {proc['pgid']} left "
+                                                      f"running by interrupted step {srec.key}")
 
     # --- one step --------------------------------------------------------------------
 

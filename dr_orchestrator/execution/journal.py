@@ -30,7 +30,8 @@ JOURNAL_NAME = "journal.jsonl"
 # machine crash can lose one, and then a lost `step_started` makes the step look
 # pending, so resume runs it again — exactly what it does with an in-flight step whose
 # policy is not rollback (the executor syncs step_started for rollback steps).
-LAZY = frozenset({"step_started", "step_output", "service_started", "step_retried", "warning"})
+LAZY = frozenset({"step_started", "step_output", "step_process", "service_started", "step_retried",
+                  "warning"})
 
 
 def run_dir(state_dir: Path, run_id: str) -> Path:

@@ -38,6 +38,7 @@ class StepRecord:
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     output_lines: int = 0
+    processes: list[dict[str, Any]] = field(default_factory=list)  # local process groups it started
 
     @property
     def duration_s(self) -> float | None:
@@ -162,6 +163,11 @@ class RunState:
         rec = self._step(e)
         if rec:
             rec.output_lines += 1
+
+    def _on_step_process(self, e: Event) -> None:
+        rec = self._step(e)
+        if rec:
+            rec.processes.append({k: e.data.get(k) for k in ("pgid", "started", "host")})
 
     def _on_step_retried(self, e: Event) -> None:
         rec = self._step(e)

@@ -141,6 +141,16 @@ class StepContext:
         self.run.emit("step_output", step=self.step.key, service=self.step.service, stream=stream,
                       line=clean[:MAX_LINE_CHARS])
 
+    def process_started(self, pid: int) -> None:
+        """Record a local process group in the journal: `dro resume` kills it if the run
+        was killed while it ran (it would otherwise race the retried step)."""
+        import socket
+
+        from dr_orchestrator.execution.steps.procs import process_identity
+
+        self.run.emit("step_process", step=self.step.key, service=self.step.service, pgid=pid,
+                      started=process_identity(pid), host=socket.gethostname())
+
     def on_line(self, stream: str, line: str) -> None:
         """The remote layer's LineCallback signature."""
         self.output(line, stream)

@@ -155,7 +155,8 @@ class CheckHandler(BaseHandler):
         local_env = dict(os.environ)
         local_env.update(full_env)
         code, out, err = run_streaming(command_argv(argv), env=local_env,
-                                       timeout=self._budget(ctx), cancel=ctx.cancel)
+                                       timeout=self._budget(ctx), cancel=ctx.cancel,
+                                       on_start=ctx.process_started)
         return code, out if code == 0 else out + err
 
     def _probe_command(self, step: PlannedStep, ctx: StepContext) -> str:

@@ -16,11 +16,17 @@ from dr_orchestrator.errors import StepTimeout
 def run_streaming(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
                   cwd: str | None = None, timeout: float | None = None,
                   on_line: Callable[[str, str], None] | None = None,
-                  cancel: threading.Event | None = None) -> tuple[int, str, str]:
-    """Run argv to completion; returns (exit code, stdout, stderr). Raises StepTimeout."""
+                  cancel: threading.Event | None = None,
+                  on_start: Callable[[int], None] | None = None) -> tuple[int, str, str]:
+    """Run argv to completion; returns (exit code, stdout, stderr). Raises StepTimeout.
+
+    The process leads its own session (process group), so a timeout kills everything it
+    started; `on_start(pid)` lets the journal record the group for `dro resume`."""
     proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=dict(env) if env is not None else None,
                             cwd=cwd, start_new_session=True, text=True, errors="replace")
+    if on_start is not None:
+        on_start(proc.pid)
     chunks: dict[str, list[str]] = {"stdout": [], "stderr": []}
 
     def pump(stream_name: str) -> None:
@@ -71,3 +77,28 @@ def _kill(proc: subprocess.Popen[str]) -> None:
     except (ProcessLookupError, PermissionError):
         proc.kill()
     proc.wait()
+
+
+def process_identity(pid: int) -> float | None:
+    """The process's start time (psutil), to tell it from a later process reusing the pid."""
+    try:
+        import psutil
+
+        return float(psutil.Process(pid).create_time())
+    except Exception:  # gone, or no psutil: no identity
+        return None
+
+
+def kill_orphan_group(pgid: int, started: float | None) -> bool:
+    """Kill a process group left running by a killed run, if it is still the same one."""
+    if started is None or process_identity(pgid) != started:
+        return False
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+        for _ in range(20):
+            time.sleep(0.1)
+            os.killpg(pgid, 0)
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True

@@ -86,7 +86,8 @@ class ShellHandler(BaseHandler):
         if cwd and not os.path.isabs(cwd):
             cwd = str(ctx.run.base_dir / cwd)
         code, _out, _err = run_streaming(argv, env=env, cwd=cwd, timeout=ctx.remaining(),
-                                         on_line=ctx.on_line, cancel=ctx.cancel)
+                                         on_line=ctx.on_line, cancel=ctx.cancel,
+                                         on_start=ctx.process_started)
         if code != 0:
             tail = "; ".join(ctx.lines[-3:])
             raise ctx.fail(f"command exited with {code}" + (f": {tail}" if tail else ""))

@@ -58,7 +58,8 @@ class TerraformHandler(BaseHandler):
         for argv in commands(step, ctx.run):
             argv[0] = binary
             code, _o, _e = run_streaming(argv, env=env, cwd=workdir, timeout=ctx.remaining(),
-                                         on_line=ctx.on_line, cancel=ctx.cancel)
+                                         on_line=ctx.on_line, cancel=ctx.cancel,
+                                         on_start=ctx.process_started)
             if code != 0:
                 raise ctx.fail(f"terraform {argv[1]} exited with {code}: {'; '.join(ctx.lines[-3:])}")
         return StepOutput({"action": spec_get(step.spec, "action", "apply"), "dir": workdir})

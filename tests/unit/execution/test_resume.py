@@ -272,3 +272,40 @@ def test_resume_in_the_middle_of_a_rollback_finishes_it(tmp_path):
     assert h.handler.rollbacks == ["a/0/s0"]  # only what was not undone yet
     assert len(h.handler.calls) == calls  # nothing re-run
     assert state.services["a"].status == st.ROLLED_BACK
+
+
+def test_resume_kills_the_process_group_a_killed_run_left_behind(tmp_path):
+    import time
+
+    from dr_orchestrator.execution.steps.procs import process_identity
+
+    h = Harness(tmp_path, crashing_plan(), parallel=1)
+    with pytest.raises(Crash):
+        h.run()
+    path = h.run_dir / "journal.jsonl"
+    lines = path.read_text().splitlines()
+    while json.loads(lines[-1])["type"] != "step_started":
+        lines.pop()
+    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    record = {"seq": 9999, "type": "step_process", "t": 1.0, "ts": 1.0, "step": "api/1/s1", "service": "api",
+              "pgid": orphan.pid, "started": process_identity(orphan.pid), "host": socket.gethostname()}
+    path.write_text("\n".join([*lines, json.dumps(record)]) + "\n")
+    state = resume(h)
+    assert state.ok()
+    deadline = time.monotonic() + 5
+    while orphan.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert orphan.poll() is not None  # killed before the step ran again
+    assert any("killed process group" in w for w in state.warnings)
+
+
+def test_a_reused_pid_is_not_killed():
+    from dr_orchestrator.execution.steps.procs import kill_orphan_group, process_identity
+
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert not kill_orphan_group(proc.pid, (process_identity(proc.pid) or 0) - 100)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()

@@ -95,7 +95,7 @@ class Packer:
         self.pack_size = pack_size
         self.uploader = uploader
         self.lock = threading.Lock()
-        self.buf = bytearray(pack_size + (1 << 20))
+        self.buf = bytearray(0)  # allocated on first use: most runs add few or no tree blobs
         self.pos = 0
         self.entries: list[PackEntry] = []
 
@@ -103,7 +103,7 @@ class Packer:
         with self.lock:
             end = self.pos + len(stored)
             if end > len(self.buf):
-                self.buf.extend(bytes(end - len(self.buf)))
+                self.buf.extend(bytes(max(end, self.pack_size + (1 << 20)) - len(self.buf)))
             self.buf[self.pos:end] = stored
             self.entries.append(PackEntry(self.blob_type, blob_id, self.pos, len(stored), ulen))
             self.pos = end

@@ -105,6 +105,8 @@ class LocalRunner:
         for t in threads[:2]:
             # A background child may keep the pipes open; do not wait for it forever.
             t.join(timeout=None if timeout is None else max(1.0, start + timeout - time.monotonic()))
+        out.raise_callback_error()
+        err.raise_callback_error()
         return CommandResult(code, out.text(), err.text(), time.monotonic() - start)
 
     def put_file(self, local_path: str, remote_path: str, *, mode: int | None = None) -> None:

@@ -22,6 +22,7 @@ from dr_orchestrator.remote.errors import CommandTimeout, HostUnreachable
 
 MAX_KEPT = 8 << 20  # bytes of each stream kept in the result; the callback still sees every line
 _PID_MARK = "__dro_pid__="
+PID_GRACE = 5.0  # seconds to wait for a timed-out command's PID line before giving up on killing it
 _CHUNK = 1 << 16
 
 
@@ -39,6 +40,7 @@ class LineSplitter:
         self._kept: list[str] = []
         self._kept_len = 0
         self.truncated = False
+        self.error: Exception | None = None  # what the callback raised, if anything
 
     def feed(self, data: bytes, final: bool = False) -> None:
         text = self._partial + self._decoder.decode(data, final)
@@ -59,11 +61,16 @@ class LineSplitter:
         self.pid_sink = None
         self._keep(line + end)
         if self.on_line is not None:
-            if self.lock is None:
-                self.on_line(self.stream, line.rstrip("\r"))
-            else:
-                with self.lock:
+            try:
+                with self.lock if self.lock is not None else contextlib.nullcontext():
                     self.on_line(self.stream, line.rstrip("\r"))
+            except Exception as exc:
+                # Keep draining (a full pipe would block the command); raised after it ends.
+                self.error, self.on_line = exc, None
+
+    def raise_callback_error(self) -> None:
+        if self.error is not None:
+            raise self.error
 
     def _keep(self, text: str) -> None:
         if self._kept_len >= MAX_KEPT:
@@ -119,10 +126,18 @@ def run_on_channel(chan: paramiko.Channel, line: str, *, timeout: float | None, 
     try:
         _pump(chan, out, err, deadline)
     except _TimedOut:
+        # On a slow host the shell may not have reported its PID yet: give it a moment.
+        grace = time.monotonic() + PID_GRACE
+        while not pid and not chan.closed and time.monotonic() < grace:
+            if chan.recv_stderr_ready():
+                err.feed(chan.recv_stderr(_CHUNK))
+            else:
+                time.sleep(0.02)
         if pid:
             killer(pid[0])
         partial = CommandResult(-1, out.text(), err.text(), time.monotonic() - start)
-        raise CommandTimeout(f"command on {host} timed out after {timeout:g}s and was killed",
+        how = "was killed" if pid else "its process could not be identified to kill it"
+        raise CommandTimeout(f"command on {host} timed out after {timeout:g}s and {how}",
                              "raise the step's timeout or find out why the command hangs", partial) from None
     except (OSError, EOFError, paramiko.SSHException) as exc:
         raise HostUnreachable(f"connection to {host} dropped while a command was running: {exc}",
@@ -130,6 +145,8 @@ def run_on_channel(chan: paramiko.Channel, line: str, *, timeout: float | None, 
     code = chan.recv_exit_status()
     if writer is not None:
         writer.join(timeout=1)
+    out.raise_callback_error()
+    err.raise_callback_error()
     return CommandResult(code, out.text(), err.text(), time.monotonic() - start, env_refused)
 
 

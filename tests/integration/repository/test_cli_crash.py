@@ -129,3 +129,28 @@ def test_cli_json_ls_diff_forget(tmp_path: Path) -> None:
     wrong = subprocess.run([*DRO, "snapshots"], env=env, capture_output=True, text=True)
     assert wrong.returncode == 2 and "password" in wrong.stderr
     assert "nope" not in wrong.stderr + wrong.stdout
+
+
+def test_backup_runbook_data_class(tmp_path: Path) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "a.txt").write_text("hello")
+    rb = tmp_path / "rb.yaml"
+    rb.write_text(f"""apiVersion: dr-orchestrator/v1
+kind: Runbook
+metadata: {{name: t, owner: me}}
+rto: 15m
+sites:
+  primary: {{provider: local, role: primary, storage: "file://{tmp_path}/storage", hosts: {{app: {{local: true}}}}}}
+data_classes:
+  files:
+    rpo: 1h
+    schedule: "0 * * * *"
+    source_site: primary
+    sources: [{{type: paths, name: f, path: "{files}"}}]
+services: {{}}
+""")
+    out = json.loads(dro(tmp_path / "unused", "backup", str(rb), "--data-class", "files", "--json").stdout)
+    assert out["tags"] == ["files"] and out["summary"]["files"] == 1
+    snaps = json.loads(dro(tmp_path / "storage" / "files", "snapshots", "--json").stdout)
+    assert [s["id"] for s in snaps] == [out["id"]]

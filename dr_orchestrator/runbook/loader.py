@@ -205,6 +205,11 @@ def _subst_node(node: Any, path: PathKey, variables: dict[str, Any], smap: Sourc
         for key, value in node.items():
             if isinstance(value, dict | list) or (isinstance(value, str) and "$" in value):
                 node[key] = _subst_node(value, path + (key,), variables, smap, issues)
+        # Keys may use variables too (drill path maps: `${demo}/recovery: ${demo}/drill`).
+        for key in [k for k in node if isinstance(k, str) and "$" in k]:
+            new_key = str(_subst_node(key, path + (key,), variables, smap, issues))
+            if new_key != key:
+                node[new_key] = node.pop(key)
         return node
     if isinstance(node, list):
         for index, value in enumerate(node):

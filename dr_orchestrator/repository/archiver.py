@@ -142,8 +142,11 @@ class Archiver:
             tree_id = self.store_tree(root)
             self.data_packer.flush()
             self.tree_packer.flush()
-        finally:
-            self.pool.shutdown(wait=True)
+        except BaseException:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.uploader.abort()
+            raise
+        self.pool.shutdown(wait=True)
         self.uploader.close()
         return tree_id
 

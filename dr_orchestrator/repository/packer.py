@@ -170,6 +170,15 @@ class Uploader:
             except BaseException as exc:  # noqa: BLE001 - re-raised in the producer
                 self.error = exc
 
+    def abort(self) -> None:
+        """Stop after a failed run: drop queued packs (nothing references them) and end the threads."""
+        if self.error is None:
+            self.error = DRError("backup aborted")
+        for _ in self.threads:
+            self.q.put(None)
+        for t in self.threads:
+            t.join()
+
     def close(self) -> None:
         """Wait for every queued pack; raise the first upload error."""
         for _ in self.threads:

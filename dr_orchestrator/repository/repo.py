@@ -248,11 +248,7 @@ class Repository:
             arch = Archiver(self, excludes=tuple(excludes), progress=progress,
                             threads=threads or min(4, max(2, os.cpu_count() or 2)), lock_check=lk.check,
                             retain_until=retain_until)
-            try:
-                tree = arch.run(abspaths, list(streams), parent.tree if parent else None)
-            except BaseException:
-                arch.pool.shutdown(wait=True, cancel_futures=True)
-                raise
+            tree = arch.run(abspaths, list(streams), parent.tree if parent else None)
             lk.check()
             # Commit order: packs (uploaded by now) → index → snapshot.
             self.index.write_new(self.backend, self.keys, retain_until)

@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -139,9 +140,11 @@ def test_streams_and_open_file(repo: Repository, tmp_path: Path) -> None:
             raise BadInput(f"producer exited {proc.returncode}")
 
     before = len(repo.snapshots())
+    threads = threading.active_count()
     with pytest.raises(BadInput, match="exited 7"):
         repo.backup([], streams=[StreamSource("bad.dump", failing)])
     assert len(_reopen(repo).snapshots()) == before
+    assert threading.active_count() <= threads  # uploader/pool/heartbeat threads all ended
 
 
 def test_wrong_password_and_key_slots(repo: Repository) -> None:

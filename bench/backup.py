@@ -35,6 +35,7 @@ MB = 1e6
 SECTION_BEGIN = "<!-- bench/backup.py:begin -->"
 SECTION_END = "<!-- bench/backup.py:end -->"
 ROOT = Path(__file__).resolve().parent.parent
+HEADING = "## Backup repository: dro vs restic (bench/backup.py)"
 
 
 @dataclass
@@ -299,16 +300,16 @@ def table(results: dict[str, ToolResult], info: dict[str, object]) -> str:
 
 
 def write_section(path: Path, text: str, command: str) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (other sections are left alone)."""
-    body = (f"{SECTION_BEGIN}\n## Backup repository: dro vs restic\n\n"
-            f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
+    """Replace the generated table of this benchmark's section of BENCHMARKS.md; the prose
+    around the markers (analysis, profile notes) and other sections are left alone."""
+    body = (f"{SECTION_BEGIN}\nCommand: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
             f"{text}\n{SECTION_END}")
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     if SECTION_BEGIN in old and SECTION_END in old:
         head, rest = old.split(SECTION_BEGIN, 1)
         new = head + body + rest.split(SECTION_END, 1)[1]
     else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
+        new = old.rstrip("\n") + f"\n\n{HEADING}\n\n" + body + "\n"
     path.write_text(new)
 
 

@@ -128,6 +128,8 @@ def writing(argv: Sequence[str], *, what: str, env: Mapping[str, str] | None = N
             raise _failure(what, code if code != 0 else 1, _read_stderr(errf), secrets, hint) from None
         except BaseException:
             _stop(proc)
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
             raise
         code = proc.wait()
         if code != 0:

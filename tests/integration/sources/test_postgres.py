@@ -202,3 +202,22 @@ def test_secret_reference_must_resolve(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(DRError) as err:
         backup_data_class(runbook, "orders", PASSWORD)
     assert "DRO_TEST_PG_DSN" in err.value.message
+
+
+def test_damaged_repository_restores_nothing(pg_db, tmp_path: Path) -> None:
+    """A flipped byte in a pack: the restore fails with an integrity error and, because the
+    feed into pg_restore --single-transaction is cut, the target database stays empty."""
+    src = pg_db(PRIMARY, "dro_small")
+    psql(PRIMARY, src, "CREATE TABLE items AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g")
+    repo = Repository.init(open_backend(f"file://{tmp_path / 'repo'}"), PASSWORD)
+    snap = repo.backup([], streams=[postgres.dump_source(dsn(PRIMARY, src))])
+    packs = sorted((tmp_path / "repo" / "data").rglob("*"), key=lambda p: p.stat().st_size if p.is_file() else 0)
+    pack = packs[-1]
+    raw = bytearray(pack.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    pack.write_bytes(bytes(raw))
+    target = pg_db(RECOVERY, "dro_dmg")
+    with pytest.raises(DRError) as err:
+        postgres.restore_from_repository(repo, snap, postgres.stream_name(src), dsn(RECOVERY, target))
+    assert err.value.exit_code == 3
+    assert psql(RECOVERY, target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "0"

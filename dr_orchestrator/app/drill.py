@@ -165,7 +165,7 @@ def _teardown(iso: Any, exec_opts: Any, run_id: str, rdir: Path) -> list[drill_c
                   key=lambda r: r.ended_t or 0.0, reverse=True)
     steps = {s.key: s for s in iso.plan.steps()}
     clock = SystemClock()
-    ctx = app_exec._context(iso.runbook, iso.plan, exec_opts, run_id, rdir, clock, clock.wall())  # noqa: SLF001
+    ctx = app_exec.make_context(iso.runbook, iso.plan, exec_opts, run_id, rdir, clock, clock.wall())
     registry = default_registry()
     ctx.registry = registry
     out: list[drill_cleanup.CleanupResult] = []
@@ -233,7 +233,7 @@ def drill(runbook_path: str | Path, opts: DrillOptions) -> DrillResult:
     _write_targets(rdir, runbook_path, iso.targets)
 
     clock = SystemClock()
-    ctx = app_exec._context(iso.runbook, iso.plan, exec_opts, run_id, rdir, clock, clock.wall())  # noqa: SLF001
+    ctx = app_exec.make_context(iso.runbook, iso.plan, exec_opts, run_id, rdir, clock, clock.wall())
     journal = Journal(rdir / JOURNAL_NAME, clock, ctx.redactor)
     meta: dict[str, Any] = {"runbook": str(Path(runbook_path).resolve()), "plan_hash": plan_hash(iso.plan),
                             "pid": os.getpid(),
@@ -250,7 +250,7 @@ def drill(runbook_path: str | Path, opts: DrillOptions) -> DrillResult:
                     journal.emit(ev.RUN_FINISHED, status="failed", ok=False, reason="preflight")
                     journal.close()
                 else:
-                    app_exec._run(iso.runbook, iso.plan, exec_opts, ctx, journal, None, meta,  # noqa: SLF001
+                    app_exec.run_plan(iso.runbook, iso.plan, exec_opts, ctx, journal, None, meta,
                                   state_dir / "locks")
             finally:
                 results = _teardown(iso, exec_opts, run_id, rdir) + drill_cleanup.clean_all(

@@ -147,7 +147,7 @@ def describe_plan(plan: Plan, ctx: RunContext, registry: Registry) -> list[dict[
 # --- running ----------------------------------------------------------------------------
 
 
-def _context(runbook: Any, plan: Plan, opts: ExecuteOptions, run_id: str, rdir: Path | None,
+def make_context(runbook: Any, plan: Plan, opts: ExecuteOptions, run_id: str, rdir: Path | None,
              clock: Clock, started_wall: float) -> RunContext:
     ctx = RunContext(action=opts.action, run_id=run_id, runbook=runbook, plan=plan, clock=clock,
                      redactor=Redactor(), run_dir=rdir, auto_approve=opts.auto_approve,
@@ -183,7 +183,7 @@ def _mirror(runbook: Any, plan: Plan, ctx: RunContext, journal: Journal, run_id:
     journal.mirror = Mirror(backend, f"{run_id}/{JOURNAL_NAME}", journal.path, warn=warn)
 
 
-def _run(runbook: Any, plan: Plan, opts: ExecuteOptions, ctx: RunContext, journal: Journal,
+def run_plan(runbook: Any, plan: Plan, opts: ExecuteOptions, ctx: RunContext, journal: Journal,
          state: RunState | None, start_meta: dict[str, Any] | None,
          lock_dir: Path | PlanLock) -> RunState:
     """Run the executor; `lock_dir` is where to take the plan lock, or a lock already held."""
@@ -224,7 +224,7 @@ def execute(runbook_path: str | Path, opts: ExecuteOptions) -> ExecutionResult:
     clock = opts.clock or SystemClock()
     run_id = new_run_id(opts.action)
     if opts.dry_run:
-        ctx = _context(runbook, plan, opts, run_id, None, clock, clock.wall())
+        ctx = make_context(runbook, plan, opts, run_id, None, clock, clock.wall())
         return ExecutionResult(run_id, RunState(run_id=run_id, action=opts.action), None,
                                dry_run=describe_plan(plan, ctx, opts.registry or default_registry()),
                                warnings=list(plan.warnings))
@@ -233,7 +233,7 @@ def execute(runbook_path: str | Path, opts: ExecuteOptions) -> ExecutionResult:
     lock = PlanLock(state_dir / "locks" / f"{plan_hash(plan)}.lock", run_id)
     lock.acquire()  # before the journal exists: a refused run leaves nothing behind
     try:
-        ctx = _context(runbook, plan, opts, run_id, rdir, clock, clock.wall())
+        ctx = make_context(runbook, plan, opts, run_id, rdir, clock, clock.wall())
         journal = Journal(rdir / JOURNAL_NAME, clock, ctx.redactor)
     except BaseException:
         lock.release()
@@ -242,7 +242,7 @@ def execute(runbook_path: str | Path, opts: ExecuteOptions) -> ExecutionResult:
             "options": {"services": list(opts.services), "from_site": opts.from_site,
                         "to_site": opts.to_site, "rebuild_host": opts.rebuild_host,
                         "parallel": opts.parallel}}
-    state = _run(runbook, plan, opts, ctx, journal, None, meta, lock)
+    state = run_plan(runbook, plan, opts, ctx, journal, None, meta, lock)
     return ExecutionResult(run_id, state, rdir, warnings=list(plan.warnings))
 
 
@@ -266,12 +266,12 @@ def resume(run_id: str, opts: ExecuteOptions) -> ExecutionResult:
     try:
         events, state = load_state(rdir)  # re-read under the lock
         check_resumable(state, plan)
-        ctx = _context(runbook, plan, opts, run_id, rdir, clock, state.started_ts)
+        ctx = make_context(runbook, plan, opts, run_id, rdir, clock, state.started_ts)
         journal = reopen_journal(rdir, events, state, clock, ctx.redactor)
     except BaseException:
         lock.release()
         raise
-    state = _run(runbook, plan, opts, ctx, journal, state, None, lock)
+    state = run_plan(runbook, plan, opts, ctx, journal, state, None, lock)
     return ExecutionResult(run_id, state, rdir)
 
 

@@ -143,6 +143,10 @@ def run_on_channel(chan: paramiko.Channel, line: str, *, timeout: float | None, 
         raise HostUnreachable(f"connection to {host} dropped while a command was running: {exc}",
                               "the command may or may not have completed on the host") from exc
     code = chan.recv_exit_status()
+    transport = chan.get_transport()
+    if code == -1 and (transport is None or not transport.is_active()):
+        raise HostUnreachable(f"connection to {host} dropped while a command was running",
+                              "the command may or may not have completed on the host")
     if writer is not None:
         writer.join(timeout=1)
     out.raise_callback_error()

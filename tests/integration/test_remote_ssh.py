@@ -220,3 +220,18 @@ def test_dropped_connection_is_replaced(ssh_server: dict[str, object]) -> None:
     assert r.run(["echo", "again"]).stdout == "again\n"
     assert r.connection is not first
     r.close()
+
+
+def test_connection_dropped_mid_command_is_an_error_not_an_exit_code(ssh_server: dict[str, object]) -> None:
+    import threading
+
+    from dr_orchestrator.remote.ssh import SSHSession
+
+    r = connect(spec(ssh_server))
+    assert isinstance(r, SSHSession)
+    conn = r.connection
+    threading.Timer(1.0, conn.client.close).start()  # the network drops during the command
+    with pytest.raises(HostUnreachable, match="dropped while a command was running") as err:
+        r.run(["sleep", "5"])
+    assert err.value.retryable
+    r.close()

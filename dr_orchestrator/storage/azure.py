@@ -44,7 +44,7 @@ from dr_orchestrator.errors import (
     StorageUnavailable,
 )
 from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, validate_key, validate_prefix
-from dr_orchestrator.storage.streams import CheckedReader, IterReader, b64, read_full
+from dr_orchestrator.storage.streams import CheckedReader, PrefetchRanges, b64, read_full
 from dr_orchestrator.storage.url import StorageURL
 
 MiB = 1 << 20
@@ -145,10 +145,12 @@ class AzureBackend:
             self.stat(key)
             yield io.BytesIO(b"")
             return
-        whole = offset == 0 and length is None
+        # The first chunk's response also tells size, ETag and MD5; the rest is fetched in
+        # parallel ranges pinned to that ETag, so a concurrent overwrite cannot mix versions.
         try:
-            dl = blob.download_blob(offset=offset, length=length,
-                                    max_concurrency=1)
+            dl = blob.download_blob(offset=offset, length=self.block_size if length is None
+                                    else min(length, self.block_size), max_concurrency=1)
+            first = dl.readall()
         except zx.HttpResponseError as exc:
             if exc.status_code == 416:  # offset at or past the end
                 self.stat(key)
@@ -157,11 +159,31 @@ class AzureBackend:
             raise self._error(exc, "read", key) from exc
         except Exception as exc:
             raise self._error(exc, "read", key) from exc
-        md5 = dl.properties.content_settings.content_md5
-        checksum = ("md5", b64(bytes(md5))) if whole and md5 else None
-        yield CheckedReader(IterReader(dl.chunks()), length=int(dl.size),  # type: ignore[misc]
-                            what=f"{self.url}: read {key}", translate=lambda e: self._error(e, "read", key),
-                            checksum=checksum)
+        props = dl.properties
+        # For a ranged GET, size is the range's; the object's is after '/' in Content-Range.
+        content_range = getattr(props, "content_range", None) or ""
+        size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else int(props.size)
+        total = size - offset if length is None else max(0, min(length, size - offset))
+        etag = props.etag
+
+        def fetch(off: int, n: int) -> bytes:
+            try:
+                return bytes(blob.download_blob(offset=off, length=n, max_concurrency=1, etag=etag,
+                                                match_condition=MatchConditions.IfNotModified).readall())
+            except zx.ResourceModifiedError as exc:
+                raise StorageError(f"{self.url}: {key} changed while it was being read",
+                                   "read it again") from exc
+
+        rest = PrefetchRanges(fetch, offset + len(first), total - len(first), chunk=self.block_size,
+                              depth=self.concurrency, name="dro-az-read")
+        md5 = props.content_settings.content_md5
+        checksum = ("md5", b64(bytes(md5))) if offset == 0 and total == size and md5 else None
+        try:
+            yield CheckedReader(_Then(first, rest), length=total,  # type: ignore[misc]
+                                what=f"{self.url}: read {key}", translate=lambda e: self._error(e, "read", key),
+                                checksum=checksum)
+        finally:
+            rest.close()
 
     def get(self, key: str) -> bytes:
         with self.open_read(key) as f:
@@ -237,6 +259,20 @@ class AzureBackend:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.service.close()
+
+
+class _Then:
+    """`read(n)`: the bytes already fetched, then the prefetched rest."""
+
+    def __init__(self, first: bytes, rest: PrefetchRanges) -> None:
+        self._first = memoryview(first)
+        self._rest = rest
+
+    def __call__(self, n: int) -> bytes:
+        if self._first:
+            out, self._first = self._first[:n], self._first[n:]
+            return bytes(out)
+        return self._rest(n)
 
 
 def _info(key: str, p: Any) -> ObjectInfo:

@@ -40,7 +40,7 @@ from dr_orchestrator.errors import (
     StorageUnavailable,
 )
 from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, validate_key, validate_prefix
-from dr_orchestrator.storage.streams import CheckedReader, read_full
+from dr_orchestrator.storage.streams import CheckedReader, PrefetchRanges, read_full
 from dr_orchestrator.storage.url import StorageURL, as_prefix
 
 MiB = 1 << 20
@@ -122,10 +122,20 @@ class GCSBackend:
         # A blob without media_link, pinned to the generation stat saw: its ranges are
         # fetched from the client's endpoint (not a server-supplied URL).
         pinned = self.bucket.blob(blob.name, generation=blob.generation)
+
+        def fetch(off: int, n: int) -> bytes:
+            data: bytes = pinned.download_as_bytes(start=off, end=off + n - 1, checksum=None, retry=None,
+                                                   timeout=self.timeout)
+            return data
+
+        ranges = PrefetchRanges(fetch, start, count, chunk=min(self.chunk_size, 8 * MiB), depth=3,
+                                name="dro-gcs-read")
         checksum = ("crc32c", blob.crc32c) if whole and blob.crc32c else None
-        yield CheckedReader(_Ranges(pinned, start, count, self.chunk_size, self.timeout),  # type: ignore[misc]
-                            length=count, what=f"{self.url}: read {key}",
-                            translate=lambda e: self._error(e, "read", key), checksum=checksum)
+        try:
+            yield CheckedReader(ranges, length=count, what=f"{self.url}: read {key}",  # type: ignore[misc]
+                                translate=lambda e: self._error(e, "read", key), checksum=checksum)
+        finally:
+            ranges.close()
 
     def get(self, key: str) -> bytes:
         with self.open_read(key) as f:
@@ -178,30 +188,6 @@ class GCSBackend:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
-
-
-class _Ranges:
-    """`read(n)` over [start, start+count) of a blob, fetched `chunk` bytes per request."""
-
-    def __init__(self, blob: Any, start: int, count: int, chunk: int, timeout: tuple[float, float]) -> None:
-        self._blob = blob
-        self._pos = start
-        self._end = start + count
-        self._chunk = chunk
-        self._timeout = timeout
-        self._buf = memoryview(b"")
-
-    def __call__(self, n: int) -> bytes:
-        if not self._buf:
-            if self._pos >= self._end:
-                return b""
-            last = min(self._pos + self._chunk, self._end) - 1
-            data = self._blob.download_as_bytes(start=self._pos, end=last, checksum=None, retry=None,
-                                                timeout=self._timeout)
-            self._pos += len(data)
-            self._buf = memoryview(data)
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return bytes(out)
 
 
 class _Chain:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Iterator
-from typing import BinaryIO, Protocol
+from collections.abc import Callable
+from typing import Any, BinaryIO, Protocol
 
 import google_crc32c
 
@@ -61,12 +61,37 @@ class CheckedReader:
         self._translate = translate
         self._expected = checksum  # (algorithm, base64 digest) of the whole object
         self._hasher = hasher or (new_hasher(checksum[0]) if checksum else None)
+        self._pending_error: DRError | None = None
 
     def read(self, n: int = -1) -> bytes:
+        """Like a buffered file: `n` bytes (all with n < 0) unless the object ends first.
+
+        If the transfer breaks after some bytes were gathered, those are returned
+        (a short read) and the error is raised by the next call, so a caller that
+        resumes at its own position never loses bytes."""
+        if self._pending_error is not None:
+            err, self._pending_error = self._pending_error, None
+            raise err
+        want = self._left if n < 0 else min(n, self._left)
+        if want == 0:
+            self._finish()
+            return b""
+        parts: list[bytes] = []
+        got = 0
+        try:
+            while got < want and (more := self._read_some(want - got)):
+                parts.append(more)
+                got += len(more)
+        except DRError as exc:
+            if not parts:
+                raise
+            self._pending_error = exc
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _read_some(self, want: int) -> bytes:
         if self._left <= 0:
             self._finish()
             return b""
-        want = self._left if n < 0 else min(n, self._left)
         try:
             data = self._raw_read(want)
         except DRError:
@@ -101,18 +126,47 @@ class CheckedReader:
         return True
 
 
-class IterReader:
-    """`read(n)` over an iterator of byte chunks (Azure's `chunks()`)."""
+class PrefetchRanges:
+    """`read(n)` over [start, start+count), fetched as `chunk`-sized ranged requests with up
+    to `depth` in flight (a thread pool), handed out in order. Memory: depth × chunk.
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
+    Emulators and object stores answer one big ranged GET slower than a few parallel ones
+    (Azurite ~2.4x on 1 GiB). `fetch(offset, length)` must return exactly that range.
+    """
+
+    def __init__(self, fetch: Callable[[int, int], bytes], start: int, count: int, *, chunk: int,
+                 depth: int = 3, name: str = "dro-prefetch") -> None:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._fetch = fetch
+        self._next = start
+        self._end = start + count
+        self._chunk = chunk
+        self._depth = max(depth, 1)
+        self._pool = ThreadPoolExecutor(self._depth, thread_name_prefix=name)
+        self._pending: deque[Any] = deque()
         self._buf = memoryview(b"")
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self._pending) < self._depth and self._next < self._end:
+            length = min(self._chunk, self._end - self._next)
+            self._pending.append(self._pool.submit(self._fetch, self._next, length))
+            self._next += length
 
     def __call__(self, n: int) -> bytes:
-        while not self._buf:
-            chunk = next(self._chunks, None)
-            if chunk is None:
+        if not self._buf:
+            if not self._pending:
                 return b""
-            self._buf = memoryview(chunk)
-        data, self._buf = self._buf[:n], self._buf[n:]
-        return bytes(data)
+            data = self._pending.popleft().result()  # raises the fetch's error, in order
+            self._fill()
+            self._buf = memoryview(data)
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return bytes(out)
+
+    def close(self) -> None:
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)

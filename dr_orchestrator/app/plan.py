@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dr_orchestrator.errors import BadInput, Issue
-from dr_orchestrator.planning import ACTIONS, Plan, build_plan, findings_to_issues
+from dr_orchestrator.planning import ACTIONS, Plan, findings_to_issues, plan_validated
 from dr_orchestrator.planning.render import FORMATS, GRAPH_FORMATS, render
 
 
@@ -18,7 +18,7 @@ class PlanResult:
 
 
 def load(runbook_path: str) -> Any:
-    from dr_orchestrator.runbook import load_runbook  # type: ignore[attr-defined]
+    from dr_orchestrator.runbook import load_runbook
 
     return load_runbook(runbook_path)
 
@@ -29,13 +29,13 @@ def plan(runbook_path: str, action: str = "failover", services: Sequence[str] = 
     if action not in ACTIONS:
         raise BadInput(f"unknown action {action!r}", f"use one of: {', '.join(ACTIONS)}")
     runbook = load(runbook_path)
-    result = build_plan(runbook, action, services or None)
+    result = plan_validated(runbook, action, services or None)
     return PlanResult(result, findings_to_issues(runbook, result, strict))
 
 
 def graph(runbook_path: str, services: Sequence[str] = ()) -> Plan:
     """The dependency graph of a runbook, as a (failover) plan to render with `graph=True`."""
-    return build_plan(load(runbook_path), "failover", services or None)
+    return plan_validated(load(runbook_path), "failover", services or None)
 
 
 def check_format(fmt: str, allowed: Sequence[str]) -> None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -64,7 +65,36 @@ def critical_path_issues(runbook: Any, strict: bool = False) -> list[Issue]:
         plan = build_plan(runbook, RTO_ACTION)
     except BadInput:
         return []
+    _remember(runbook, plan)
     return findings_to_issues(runbook, plan, strict)
+
+
+# The failover plan the validator's RTO check built last, for `plan_validated` to reuse:
+# `dro plan` loads (= validates) the runbook and plans it at once, and a 10,000-service
+# plan costs a noticeable share of that. Weak reference: never keeps a runbook alive.
+_last: tuple[weakref.ref[Any], Plan] | None = None
+
+
+def _remember(runbook: Any, plan: Plan) -> None:
+    global _last
+    try:
+        _last = (weakref.ref(runbook), plan)
+    except TypeError:  # an object without weak references: simply nothing to reuse
+        _last = None
+
+
+def plan_validated(runbook: Any, action: str, services: Iterable[str] | None = None) -> Plan:
+    """`build_plan` for a runbook just returned by `load_runbook`.
+
+    A full failover plan is taken (once) from the validation that just ran on this same
+    runbook object instead of being built again; anything else is built as usual. Call it
+    only right after loading: a runbook changed since its validation would get a stale plan.
+    """
+    global _last
+    cached, _last = _last, None
+    if cached is not None and action == RTO_ACTION and not services and cached[0]() is runbook:
+        return cached[1]
+    return build_plan(runbook, action, services)
 
 
 def findings_to_issues(runbook: Any, plan: Plan, strict: bool = False) -> list[Issue]:
@@ -145,5 +175,5 @@ class _Chains:
 
 __all__ = [
     "ACTIONS", "Plan", "PlannedStep", "RtoFinding", "ServicePlan", "Wave", "build_plan",
-    "critical_path_issues", "findings_to_issues", "format_seconds",
+    "critical_path_issues", "findings_to_issues", "format_seconds", "plan_validated",
 ]

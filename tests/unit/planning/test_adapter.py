@@ -148,3 +148,23 @@ def test_build_plan_restores_the_garbage_collector():
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+def test_plan_validated_reuses_the_validation_plan_once():
+    import dr_orchestrator.planning as planning
+    from dr_orchestrator.planning import plan_validated
+
+    rb, other = runbook(), runbook()
+    critical_path_issues(rb)
+    assert planning._last is not None
+    cached = planning._last[1]
+    first = plan_validated(rb, "failover")
+    assert first is cached  # the validation's plan, not a new one
+    assert plan_validated(rb, "failover") is not first  # one shot: built again
+    assert plan_validated(rb, "failover").to_dict() == first.to_dict()
+    critical_path_issues(rb)
+    assert plan_validated(other, "failover").services.keys() == first.services.keys()  # other object
+    critical_path_issues(rb)
+    assert plan_validated(rb, "failback").action == "failback"  # other action: built
+    critical_path_issues(rb)
+    assert set(plan_validated(rb, "failover", ["db"]).services) == {"db"}  # partial: built

@@ -28,8 +28,12 @@ def service(deps=(), rto=None, failover=(), failback=(), rebuild=()):
                            failover=list(failover), failback=list(failback), rebuild=list(rebuild))
 
 
+class Namespace(SimpleNamespace):
+    """Like the pydantic Runbook, this can be weakly referenced (SimpleNamespace cannot)."""
+
+
 def runbook(rto=None, positions=None):
-    rb = SimpleNamespace(
+    rb = Namespace(
         rto=timedelta(seconds=rto) if rto is not None else None,
         path="rb.yaml",
         base_dir=".",

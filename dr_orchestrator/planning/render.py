@@ -143,7 +143,23 @@ def render_markdown(plan: Plan) -> str:
 
 
 def render_json(plan: Plan) -> str:
-    return json.dumps(plan.to_dict(), indent=2) + "\n"
+    """Top-level keys one per line, then one line per wave and per service.
+
+    Readable in a pager and diffable line by line, and fast: `json.dumps(indent=...)` falls
+    back to the pure-Python encoder (0.7 s for 10,000 services), compact dumps use the C one.
+    """
+    data = plan.to_dict()
+    lines = []
+    for key, value in data.items():
+        if key in ("waves", "services") and value:
+            items = ([json.dumps(v) for v in value] if isinstance(value, list)
+                     else [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in value.items()])
+            open_, close = ("[", "]") if isinstance(value, list) else ("{", "}")
+            body = ",\n    ".join(items)
+            lines.append(f"  {json.dumps(key)}: {open_}\n    {body}\n  {close}")
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 # --- mermaid ----------------------------------------------------------------------

@@ -28,7 +28,13 @@ def edges():
 
 
 def test_json_round_trips(plan):
-    data = json.loads(render(plan, "json"))
+    text = render(plan, "json")
+    data = json.loads(text)
+    assert data == json.loads(json.dumps(plan.to_dict()))  # the whole plan, nothing lost
+    # braces 2, six scalar keys, waves 1+4+1, services 1+5+1, findings and warnings 2
+    assert len(text.splitlines()) == 2 + 6 + 6 + 7 + 2
+    empty = plan_from_input(simple_input({}), "failover")
+    assert json.loads(render(empty, "json"))["waves"] == []
     assert data["action"] == "failover"
     assert data["critical_path"] == ["db", "api.v2", 'we"b', "end"]
     assert data["estimated_total_s"] == 171.0 and data["rto_ok"] is False

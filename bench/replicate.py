@@ -258,6 +258,33 @@ def bench_diff(n: int) -> str:
     return f"diff of {n:,} objects ({rep.to_copy:,} missing at the target): {dt:.2f} s"
 
 
+def bench_s3_incremental(port: int, small_new: int) -> list[str]:
+    """Incremental runs against buckets a previous (interrupted) run left on the bench moto."""
+    import boto3
+    from botocore.config import Config
+
+    east = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(s3={"addressing_style": "path"}))
+    rows: list[str] = []
+    new_dir = WORK / "s3-new"
+    shutil.rmtree(new_dir, ignore_errors=True)
+    n_new, b_new = add_small(new_dir, small_new, random.Random(time.time_ns()))
+    for p in new_dir.rglob("*"):
+        if p.is_file():
+            east.put_object(Bucket="src", Key=p.relative_to(new_dir).as_posix(), Body=p.read_bytes())
+
+    def url(bucket: str, region: str) -> str:
+        return f"s3://{bucket}?endpoint=http://127.0.0.1:{port}&region={region}"
+
+    t_r, _ = timed(["rclone", "copy", "s3:src", "s3:rclone", *RCLONE_PAR], env=rclone_env(port))
+    t_d, rep = dro_run(url("src", "us-east-1"), url("dro-checksum", "eu-west-1"))
+    assert rep["counters"]["objects_copied"] == n_new, rep
+    row(rows, f"S3 → S3, incremental (+{n_new} objects; dro default --verify content)", n_new, b_new, t_r, t_d,
+        f"listing {rep['source_objects']:,} + {rep['target_objects_before']:,} objects")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", type=int, default=20_000)
@@ -267,9 +294,14 @@ def main() -> None:
     ap.add_argument("--skip-s3", action="store_true")
     ap.add_argument("--skip-dir", action="store_true")
     ap.add_argument("--diff-only", type=int, default=0, help="only time the diff of N in-memory objects")
+    ap.add_argument("--s3-incremental-only", action="store_true",
+                    help="only the incremental S3 runs, on buckets left on --moto-port by a previous run")
     args = ap.parse_args()
     if args.diff_only:
         print(bench_diff(args.diff_only))
+        return
+    if args.s3_incremental_only:
+        print("\n".join(bench_s3_incremental(args.moto_port, max(1, (args.small + args.packs + 2) // 100))))
         return
     WORK.mkdir(parents=True, exist_ok=True)
     src = WORK / "src"

@@ -23,6 +23,7 @@ def json_schema(kind: str = "runbook") -> dict[str, Any]:
     schema: dict[str, Any] = model.model_json_schema(by_alias=True, mode="validation")  # type: ignore[attr-defined]
     _allow_rollback_shorthand(schema)
     _duration_defaults(schema)
+    schema = _allow_variables(schema)
     return {"$schema": SCHEMA_DIALECT, "$id": f"https://dr-orchestrator.dev/schema/v1/{kind}.json",
             "title": f"dr-orchestrator {kind} (v1)", **schema}
 
@@ -53,3 +54,25 @@ def _duration_defaults(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _duration_defaults(value)
+
+
+VARIABLE = {"type": "string", "pattern": r"^\$\{[^}]+\}$", "description": "a ${variable}"}
+
+
+def _allow_variables(node: Any) -> Any:
+    """`port: ${pg_port}` is substituted before validation: wherever a number, boolean,
+    duration or secret reference is expected, the raw file may hold a `${variable}`."""
+    if isinstance(node, list):
+        return [_allow_variables(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _allow_variables(v) if k not in ("default", "const", "enum") else v for k, v in node.items()}
+    typed = out.get("type") in ("integer", "number", "boolean")
+    described = str(out.get("description", ""))
+    patterned = out.get("type") == "string" and "pattern" in out and (
+        "duration" in described or "secret reference" in described)
+    if typed or patterned:
+        keep = {k: v for k, v in out.items() if k in ("title", "description", "default")}
+        body = {k: v for k, v in out.items() if k not in ("title", "default")}
+        return {**keep, "anyOf": [body, VARIABLE]}
+    return out

@@ -56,9 +56,10 @@ class Checker:
         self.issues.append(issue_at(smap.key(path) if key else smap.value(path), message, hint, code))
 
     def warn(self, path: PathKey, message: str, hint: str | None = None, code: str = "warning",
-             *, smap: SourceMap | None = None) -> None:
+             *, key: bool = False, smap: SourceMap | None = None) -> None:
         smap = smap or self.smap
-        self.issues.append(issue_at(smap.value(path), message, hint, code, severity="warning"))
+        self.issues.append(issue_at(smap.key(path) if key else smap.value(path), message, hint, code,
+                                    severity="warning"))
 
     def ref(self, path: PathKey, kind: str, name: str, section: str, owner: object, *,
             smap: SourceMap | None = None) -> bool:
@@ -134,7 +135,7 @@ class Checker:
         retention = dc.retention
         if all(getattr(retention, f) is None for f in type(retention).model_fields):
             self.warn(path, f"{owner} has no retention policy: snapshots are kept forever",
-                      "add retention: (keep_daily, keep_weekly, …)", "no-retention")
+                      "add retention: (keep_daily, keep_weekly, …)", "no-retention", key=True)
         names: set[str] = set()
         for index, source in enumerate(dc.sources):
             if source.name == PLACEHOLDER:

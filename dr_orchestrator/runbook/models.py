@@ -463,6 +463,7 @@ for _model in (
     RunbookFragment,
 ):
     _model.model_rebuild()
+del _model
 
 AnyStep = (
     RestoreStep | SshStep | ShellStep | CheckStep | WaitStep | ApprovalStep | PlaybookStep | TerraformStep

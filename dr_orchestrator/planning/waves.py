@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dr_orchestrator.planning.graph import check_acyclic
-from dr_orchestrator.planning.model import Wave
 
 if TYPE_CHECKING:  # networkx costs ~0.25 s to import: only commands that plan pay it
     import networkx as nx
@@ -37,7 +36,3 @@ def generations(graph: nx.DiGraph) -> list[list[str]]:
     order = {name: i for i, name in enumerate(graph)}
     return [sorted(gen, key=order.__getitem__) for gen in gens]
 
-
-def compute_waves(graph: nx.DiGraph) -> list[Wave]:
-    """Waves of an acyclic graph, services within a wave in graph (runbook) order."""
-    return [Wave(index=i, services=tuple(gen)) for i, gen in enumerate(generations(graph))]

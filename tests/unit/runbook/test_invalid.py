@@ -128,3 +128,18 @@ def test_many_problems_are_reported_in_one_run(tmp_path: Path) -> None:
     assert codes == ["invalid-duration", "undefined-reference", "undefined-reference", "unknown-key"], \
         [i.render() for i in issues]
     assert [i.line for i in issues] == sorted(i.line for i in issues)
+
+
+def test_critical_path_over_rto_is_a_warning_or_a_strict_error(tmp_path: Path) -> None:
+    """The planner hook: `dr_orchestrator.planning.critical_path_issues(runbook, strict)`."""
+    text = (HERE.parent / "valid" / "minimal.yaml").read_text()
+    text = text.replace("        command: [echo, hi]", "        command: [echo, hi]\n        estimate: 10m")
+    text = text.replace("    depends_on: [database]", "    depends_on: [database]\n    rto: 5m")
+    path = tmp_path / "rto.yaml"
+    path.write_text(text)
+    runbook, issues = validate_file(path)
+    assert runbook is not None
+    assert [(i.severity, i.line) for i in issues] == [("warning", 34)]
+    assert "over its RTO of 5m" in issues[0].message
+    runbook, issues = validate_file(path, strict=True)
+    assert runbook is None and [(i.severity, i.line) for i in issues] == [("error", 34)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,10 +55,10 @@ class Index:
     def pending(self) -> int:
         return len(self._new)
 
-    def load(self, backend: Backend, keys: Keys) -> None:
+    def load(self, backend: Backend, keys: Keys, get: Callable[[str], bytes] | None = None) -> None:
         for info in backend.list("index/"):
             index_id = info.key.rsplit("/", 1)[-1]
-            raw = backend.get(info.key)
+            raw = (get or backend.get)(info.key)
             if object_name(raw) != index_id:
                 raise IntegrityError(f"index object {index_id[:16]} does not match its name (damaged)",
                                      "restore it from a replica; `dro verify` lists what depends on it")

@@ -128,6 +128,7 @@ class Pruner:
             except ObjectLocked:
                 continue  # under retention: a duplicate index entry is harmless
         rep.indexes_replaced = len(old_indexes)
+        repo.cache.forget([index_key(i) for i in old_indexes] + [pack_key(p) for p in gone])
         for pid in sorted(gone):
             try:
                 repo.backend.delete(pack_key(pid))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from dr_orchestrator import __version__
 from dr_orchestrator.errors import BadInput, DRError, IntegrityError, ObjectExists, ObjectNotFound, WrongPassword
 from dr_orchestrator.repository.archiver import Archiver
+from dr_orchestrator.repository.cache import ObjectCache
 from dr_orchestrator.repository.chunker import tune_malloc
 from dr_orchestrator.repository.crypto import (
     KdfParams,
@@ -68,6 +69,7 @@ class Repository:
         self.backend = backend
         self.config = config
         self.keys = keys
+        self.cache = ObjectCache(backend, config.id)
         self.index = Index()
         self.lock_ttl = DEFAULT_TTL
         self._trees: dict[str, list[Node]] = {}
@@ -108,7 +110,7 @@ class Repository:
             if master is not None:
                 repo = cls(backend, config, Keys(master))
                 repo.key_id = info.key.rsplit("/", 1)[-1]
-                repo.index.load(backend, repo.keys)
+                repo.index.load(backend, repo.keys, repo.cache.get)
                 return repo
         raise WrongPassword("the password opens no key slot of this repository",
                             "check DRO_PASSWORD / --password-file")
@@ -159,8 +161,13 @@ class Repository:
             raise IntegrityError(f"{what or 'blob'}: blob {blob_id.hex()[:16]} is not in the index",
                                  "run `dro verify`; the repository is missing data")
         try:
-            with self.backend.open_read(pack_key(loc.pack_id), loc.offset, loc.length) as f:
-                stored = f.read()
+            if blob_type == BLOB_TREE and self.cache.enabled:
+                # Tree packs are small and read again and again (ls, diff, incremental backups).
+                pack = self.cache.get(pack_key(loc.pack_id))
+                stored = pack[loc.offset:loc.offset + loc.length]
+            else:
+                with self.backend.open_read(pack_key(loc.pack_id), loc.offset, loc.length) as f:
+                    stored = f.read()
         except ObjectNotFound as exc:
             raise IntegrityError(f"{what or 'blob'}: pack {loc.pack_id[:16]} is missing") from exc
         return open_blob(self.keys, stored, blob_type, blob_id, loc.ulen,
@@ -184,7 +191,7 @@ class Repository:
             if sid in self._snap_cache:
                 out.append(self._snap_cache[sid])
                 continue
-            raw = self.backend.get(info.key)
+            raw = self.cache.get(info.key)
             if object_name(raw) != sid:
                 raise IntegrityError(f"snapshot {sid[:8]} does not match its name (damaged)",
                                      "restore it from a replica or remove it")
@@ -299,6 +306,7 @@ class Repository:
             result = apply_policy(self.snapshots(), policy, now=now)
             for s in result.remove:
                 self.backend.delete(snapshot_key(s.id))
+            self.cache.forget([snapshot_key(s.id) for s in result.remove])
             return result
 
     def prune(self, *, dry_run: bool = False, progress: Progress | None = None) -> PruneReport:
@@ -309,7 +317,7 @@ class Repository:
 
     def reload_index(self) -> None:
         self.index = Index()
-        self.index.load(self.backend, self.keys)
+        self.index.load(self.backend, self.keys, self.cache.get)
 
 
 def _user() -> str:

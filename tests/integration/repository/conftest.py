@@ -56,3 +56,9 @@ def local_repo(tmp_path: Path) -> Iterator[Repository]:
     r = Repository.init(open_backend(str(tmp_path / "repo")), "correct horse", kdf=FAST_KDF)
     yield r
     r.close()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the repository cache (remote repos, verify cursor) out of the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))

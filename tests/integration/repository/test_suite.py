@@ -188,3 +188,26 @@ def test_immutable_backups_survive_forget_and_prune(s3_location: Callable[..., t
     out = tmp_path / "out"
     r2.restore(locked, str(out))
     assert (out / str(src).lstrip("/") / "a.bin").stat().st_size == 1 << 20
+
+
+def test_remote_cache_is_used_and_self_checking(repo: Repository, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_text("x")
+    snap = repo.backup([str(src)])
+    r2 = _reopen(repo)
+    assert [s.id for s in r2.snapshots()] == [snap.id]
+    assert [p for p, _n in r2.walk(snap.tree)][-1].endswith("/d/f")
+    cached = sorted(p.relative_to(tmp_path / "cache") for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    if repo.backend.url.startswith("file://"):
+        assert cached == []  # local repositories are not cached
+        return
+    kinds = {p.parts[2] for p in cached}
+    assert {"index", "snapshots", "data"} <= kinds
+    # A corrupted cache entry is detected by its name and fetched again.
+    for p in (tmp_path / "cache").rglob("*"):
+        if p.is_file() and p.parts[-2] == "snapshots":
+            p.write_bytes(b"garbage")
+    assert [s.id for s in _reopen(repo).snapshots()] == [snap.id]

@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,8 +135,10 @@ class Lab:
 
     def dro(self, *args: str, runbook: Path | None = None) -> subprocess.CompletedProcess[str]:
         argv = [DRO, *[str(runbook or self.runbook) if a == "RUNBOOK" else a for a in args]]
+        start = time.monotonic()
         out = subprocess.run(argv, capture_output=True, text=True, env=self.env, cwd=self.dir, timeout=TIMEOUT)
-        self.logs.append(f"$ dro {' '.join(args)} -> {out.returncode}\n{out.stdout}{out.stderr}")
+        self.logs.append(f"$ dro {' '.join(args)} -> {out.returncode} in {time.monotonic() - start:.1f}s\n"
+                         f"{out.stdout}{out.stderr}")
         return out
 
     def variant(self, name: str, edit: Any) -> Path:

@@ -31,6 +31,7 @@ class Index:
         self.blobs: dict[bytes, BlobLocation] = {}
         self.packs: dict[str, tuple[str, int]] = {}  # pack id → (type, size)
         self.index_ids: list[str] = []
+        self.damaged: list[str] = []
         self._new: list[FinishedPack] = []
         self._lock = threading.Lock()
 
@@ -56,20 +57,27 @@ class Index:
         return len(self._new)
 
     def load(self, backend: Backend, keys: Keys, get: Callable[[str], bytes] | None = None) -> None:
+        """Load every index object. A damaged one is recorded in `damaged`, not fatal: restores of
+        data it does not describe still work; verify reports it and prune refuses to run."""
         for info in backend.list("index/"):
             index_id = info.key.rsplit("/", 1)[-1]
-            raw = (get or backend.get)(info.key)
-            if object_name(raw) != index_id:
-                raise IntegrityError(f"index object {index_id[:16]} does not match its name (damaged)",
-                                     "restore it from a replica; `dro verify` lists what depends on it")
-            doc = open_doc(keys, "index", raw, f"index object {index_id[:16]}")
-            self.index_ids.append(index_id)
             try:
-                for p in doc["packs"]:
-                    self._add(p["id"], p["type"], int(p["size"]),
-                              ((bytes.fromhex(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in p["blobs"]))
-            except (KeyError, ValueError, TypeError, IndexError) as exc:
-                raise IntegrityError(f"index object {index_id[:16]} is malformed") from exc
+                raw = (get or backend.get)(info.key)
+                if object_name(raw) != index_id:
+                    raise IntegrityError(f"index object {index_id[:16]} does not match its name (damaged)")
+                doc = open_doc(keys, "index", raw, f"index object {index_id[:16]}")
+                packs = [(p["id"], p["type"], int(p["size"]),
+                          [(bytes.fromhex(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in p["blobs"]])
+                         for p in doc["packs"]]
+            except IntegrityError as exc:
+                self.damaged.append(exc.message)
+                continue
+            except (KeyError, ValueError, TypeError, IndexError):
+                self.damaged.append(f"index object {index_id[:16]} is malformed")
+                continue
+            self.index_ids.append(index_id)
+            for pid, ptype, size, blobs in packs:
+                self._add(pid, ptype, size, blobs)
 
     def write_new(self, backend: Backend, keys: Keys, retain_until: datetime | None = None) -> str | None:
         """Store one index object for packs finished since the last call (after they are uploaded)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dr_orchestrator.errors import DRError, ObjectLocked
+from dr_orchestrator.errors import DRError, IntegrityError, ObjectLocked
 from dr_orchestrator.repository.format import BLOB_DATA, BLOB_TREE, index_key, pack_key
 from dr_orchestrator.repository.index import BlobLocation, Index, write_index
 from dr_orchestrator.repository.locks import RepoLock
@@ -73,6 +73,10 @@ class Pruner:
         repo.reload_index()
         idx = repo.index
         rep = PruneReport(dry_run=dry_run)
+        if idx.damaged:
+            # Packs only a damaged index describes would look unused: never prune blind.
+            raise IntegrityError(f"refusing to prune: {'; '.join(idx.damaged)}",
+                                 "restore the damaged index objects from a replica, then prune")
         used = self._used()  # raises IntegrityError if a tree is damaged: never prune blind
         now = datetime.now(UTC)
         listed = {i.key.rsplit("/", 1)[-1]: i for i in repo.backend.list("data/")}

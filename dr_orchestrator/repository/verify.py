@@ -92,6 +92,7 @@ class Verifier:
                 rep.errors.append(f"pack {pid[:16]} is in the index but missing")
             elif listed[pid] != size:
                 rep.errors.append(f"pack {pid[:16]} has size {listed[pid]}, index says {size}")
+        rep.errors.extend(repo.index.damaged)
         rep.packs = len(repo.index.packs)
         rep.unreferenced_packs = len(set(listed) - set(repo.index.packs))
         bad_blobs: set[bytes] = set()

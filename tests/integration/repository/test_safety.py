@@ -157,3 +157,23 @@ def test_find_snapshot_at_time(local_repo: Repository, tmp_path: Path) -> None:
         local_repo.find_snapshot("latest", at=s1.time - timedelta(days=1))
     local_repo.restore(s2, str(tmp_path / "out"), includes=[f"{src}/a"])
     assert (tmp_path / "out" / str(src).lstrip("/") / "a").read_text() == "2"
+
+
+def test_damaged_index_is_reported_and_blocks_prune(local_repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("first")
+    local_repo.backup([str(src)])
+    (src / "b").write_text("second")
+    snap2 = local_repo.backup([str(src)])
+    first_index = sorted((tmp_path / "repo" / "index").iterdir(), key=lambda p: p.stat().st_mtime)[0]
+    first_index.write_bytes(first_index.read_bytes()[:-1] + b"\x00")
+    r2 = Repository.open(local_repo.backend, "correct horse")
+    rep = r2.verify()
+    assert not rep.ok and any("index object" in e for e in rep.errors)
+    with pytest.raises(IntegrityError, match="refusing to prune"):
+        r2.prune()
+    assert len(list((tmp_path / "repo" / "data").rglob("*"))) > 0
+    # The second backup's own index still describes b's chunk: that file restores.
+    r2.restore(snap2, str(tmp_path / "out"), includes=[f"{src}/b"])
+    assert (tmp_path / "out" / str(src).lstrip("/") / "b").read_text() == "second"

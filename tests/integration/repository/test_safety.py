@@ -177,3 +177,46 @@ def test_damaged_index_is_reported_and_blocks_prune(local_repo: Repository, tmp_
     # The second backup's own index still describes b's chunk: that file restores.
     r2.restore(snap2, str(tmp_path / "out"), includes=[f"{src}/b"])
     assert (tmp_path / "out" / str(src).lstrip("/") / "b").read_text() == "second"
+
+
+def test_prune_refused_while_a_backup_runs(local_repo: Repository, tmp_path: Path) -> None:
+    import contextlib
+    import io
+    import threading
+
+    from dr_orchestrator.repository import StreamSource
+
+    gate = threading.Event()
+
+    class Slow(io.RawIOBase):
+        def __init__(self) -> None:
+            self.sent = False
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+            if self.sent:
+                return 0
+            gate.wait(30)
+            self.sent = True
+            b[:5] = b"hello"
+            return 5
+
+    result: list[object] = []
+    t = threading.Thread(target=lambda: result.append(local_repo.backup(
+        [], streams=[StreamSource("slow.txt", lambda: contextlib.nullcontext(io.BufferedReader(Slow())))])))
+    t.start()
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while not list_locks(local_repo.backend) and datetime.now(UTC) < deadline:
+            import time
+
+            time.sleep(0.01)
+        with pytest.raises(LockHeld):
+            Repository.open(local_repo.backend, "correct horse").prune()
+    finally:
+        gate.set()
+        t.join()
+    assert isinstance(result[0], Snapshot)
+    assert Repository.open(local_repo.backend, "correct horse").prune().packs_deleted == 0

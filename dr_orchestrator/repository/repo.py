@@ -13,11 +13,11 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dr_orchestrator import __version__
-from dr_orchestrator.errors import BadInput, DRError, IntegrityError, ObjectExists, ObjectNotFound, WrongPassword
+from dr_orchestrator.errors import BadInput, IntegrityError, ObjectExists, ObjectNotFound, WrongPassword
 from dr_orchestrator.repository.archiver import Archiver
 from dr_orchestrator.repository.cache import ObjectCache
 from dr_orchestrator.repository.chunker import tune_malloc
@@ -33,7 +33,6 @@ from dr_orchestrator.repository.crypto import (
     wrap_master,
 )
 from dr_orchestrator.repository.format import (
-    BLOB_DATA,
     BLOB_TREE,
     ChunkerParams,
     RepoConfig,
@@ -327,4 +326,4 @@ def _user() -> str:
         return str(os.getuid())
 
 
-__all__ = ["Repository", "StreamSource", "Snapshot", "BLOB_DATA", "DRError", "timedelta"]
+__all__ = ["Repository", "Snapshot", "StreamSource"]

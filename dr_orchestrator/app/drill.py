@@ -204,7 +204,7 @@ def _resolve(runbook: Any) -> Any:
     return lambda ref: SecretRef(ref).resolve(runbook.base_dir)
 
 
-def _history_backend(runbook: Any) -> Any:
+def history_backend(runbook: Any) -> Any:
     from dr_orchestrator.app.locations import history_url
     from dr_orchestrator.storage.registry import open_backend
 
@@ -265,7 +265,7 @@ def drill(runbook_path: str | Path, opts: DrillOptions) -> DrillResult:
     paths = write_reports(report, opts.report_dir or rdir / "report")
     key = None
     try:
-        backend = _history_backend(runbook)
+        backend = history_backend(runbook)
         if backend is not None:
             key = history.append(backend, report)
     except DRError as exc:
@@ -311,5 +311,5 @@ def cleanup_run(run_id: str, state_dir: Path | None = None) -> list[drill_cleanu
 def load_history(runbook_path: str | Path, limit: int | None = None) -> list[history.DrillRecord]:
     from dr_orchestrator.runbook import load_runbook
 
-    backend = _history_backend(load_runbook(runbook_path))
+    backend = history_backend(load_runbook(runbook_path))
     return [] if backend is None else history.load(backend, limit)

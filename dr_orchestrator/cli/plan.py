@@ -28,13 +28,19 @@ def register(app: typer.Typer) -> None:
                                 help="table | markdown | json | mermaid | dot"),
         strict: bool = typer.Option(False, "--strict",
                                     help="exit 2 when an estimate exceeds an RTO"),
+        history: bool = typer.Option(True, "--history/--no-history",
+                                     help="use step durations measured by recent drills (failover)"),
     ) -> None:
-        """Plan an action: waves, steps, critical path, estimated recovery time vs RTO."""
+        """Plan an action: waves, steps, critical path, estimated recovery time vs RTO.
+
+        Where drills have run (`dro history`), a failover plan estimates each step by the median
+        of its measured durations in recent drills instead of the runbook's `estimate:`.
+        """
         from dr_orchestrator.app import plan as plan_app
         from dr_orchestrator.planning.render import table_renderable
 
         plan_app.check_format(fmt, plan_app.FORMATS)
-        result = plan_app.plan(runbook, action, service, strict)
+        result = plan_app.plan(runbook, action, service, strict, use_history=history)
         if fmt == "table":
             console.print(table_renderable(result.plan))
         else:

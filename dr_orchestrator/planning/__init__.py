@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,15 +29,19 @@ from dr_orchestrator.planning.planner import plan_from_input
 RTO_ACTION = "failover"
 
 
-def build_plan(runbook: Any, action: str, services: Iterable[str] | None = None) -> Plan:
+def build_plan(runbook: Any, action: str, services: Iterable[str] | None = None,
+               measured: Mapping[str, float] | None = None) -> Plan:
     """The plan of `action` for a loaded runbook; `services` = partial plan (with dependencies).
+
+    `measured` maps "service/step name" to a measured duration (median of recent drills)
+    that replaces the runbook's hand-written estimate of that step.
 
     Raises `BadInput` for an unknown action or service, an unknown dependency or a cycle.
     """
     if action not in ACTIONS:
         raise BadInput(f"unknown action {action!r}", f"use one of: {', '.join(ACTIONS)}")
     with _gc_paused():
-        return plan_from_input(plan_input(runbook, action), action, services)
+        return plan_from_input(plan_input(runbook, action, measured), action, services)
 
 
 @contextmanager
@@ -83,7 +87,8 @@ def _remember(runbook: Any, plan: Plan) -> None:
         _last = None
 
 
-def plan_validated(runbook: Any, action: str, services: Iterable[str] | None = None) -> Plan:
+def plan_validated(runbook: Any, action: str, services: Iterable[str] | None = None,
+                   measured: Mapping[str, float] | None = None) -> Plan:
     """`build_plan` for a runbook just returned by `load_runbook`.
 
     A full failover plan is taken (once) from the validation that just ran on this same
@@ -92,9 +97,9 @@ def plan_validated(runbook: Any, action: str, services: Iterable[str] | None = N
     """
     global _last
     cached, _last = _last, None
-    if cached is not None and action == RTO_ACTION and not services and cached[0]() is runbook:
+    if cached is not None and action == RTO_ACTION and not services and not measured and cached[0]() is runbook:
         return cached[1]
-    return build_plan(runbook, action, services)
+    return build_plan(runbook, action, services, measured)
 
 
 def findings_to_issues(runbook: Any, plan: Plan, strict: bool = False) -> list[Issue]:

@@ -8,7 +8,7 @@ stays one step (with its own estimate) and the plan carries a warning.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -89,13 +89,14 @@ class _Expander:
         return out
 
 
-def plan_input(runbook: Any, action: str) -> PlanInput:
+def plan_input(runbook: Any, action: str, measured: Mapping[str, float] | None = None) -> PlanInput:
     """The services of `runbook` with the steps of `action`, in runbook order.
 
     Positions are not looked up here (that costs per service); issues ask the runbook
     for the few they need.
     """
     expander = _Expander(runbook)
+    measured = measured or {}
     recovery_site_for = getattr(runbook, "recovery_site_for", None)
     default_recovery: list[str | None] = []  # memo: the same for every service without its own
     services: dict[str, ServiceInput] = {}
@@ -108,7 +109,8 @@ def plan_input(runbook: Any, action: str) -> PlanInput:
                 index=i,
                 name=step_label(step),
                 kind=str(getattr(step, "kind", "step")),
-                estimate_s=step_estimate(step),
+                estimate_s=measured.get(f"{name}/{step_label(step)}", step_estimate(step)),
+                measured=f"{name}/{step_label(step)}" in measured,
                 timeout_s=seconds(getattr(step, "timeout", None)),
                 retries=int(getattr(step, "retries", 0) or 0),
                 on_failure=str(getattr(step, "on_failure", "abort")),

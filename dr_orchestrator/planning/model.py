@@ -42,6 +42,7 @@ class PlannedStep:
     retries: int = 0
     on_failure: str = "abort"
     playbook: str | None = None
+    measured: bool = False  # estimate_s is the median of recent drills, not the runbook's estimate
     spec: Any = field(default=None, compare=False, hash=False, repr=False)
 
     @property
@@ -59,6 +60,7 @@ class PlannedStep:
             "retries": self.retries,
             "on_failure": self.on_failure,
             "playbook": self.playbook,
+            "measured": self.measured,
         }
 
 

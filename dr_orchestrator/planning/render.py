@@ -51,6 +51,7 @@ def step_lines(sp: ServicePlan) -> list[str]:
     if not sp.steps:
         return ["(no steps)"]
     return [f"{s.index + 1}. {s.name} [{s.kind}] {format_seconds(s.estimate_s)}"
+            + (" (measured in drills)" if s.measured else "")
             + (f" (from {s.playbook})" if s.playbook else "") for s in sp.steps]
 
 
@@ -93,13 +94,17 @@ def table_renderable(plan: Plan) -> RenderableType:
                 if step.playbook:
                     text.append(f" ({step.playbook})", style="dim")
                 table.add_row(Text(""), text, Text(step.kind, style="dim"),
-                              Text(format_seconds(step.estimate_s), style="dim"),
+                              Text(("≈" if step.measured else "") + format_seconds(step.estimate_s),
+                                   style="cyan" if step.measured else "dim"),
                               Text(format_seconds(offset), style="dim"), Text(""), Text(""), Text(""))
                 offset += step.estimate_s
         table.add_section()
     over = plan.rto_ok is False
     parts: list[RenderableType] = [Text(summary(plan), style="bold red" if over else "bold"), table,
                                    Text(f"{CRITICAL_MARK} {critical_line(plan)}", style="bold")]
+    if any(s.measured for s in plan.steps()):
+        parts.append(Text("≈ measured: the median duration of this step in recent drills (see dro history)",
+                          style="cyan"))
     parts += [Text(f"warning: {n}", style="yellow") for n in notes(plan)]
     return Group(*parts)
 

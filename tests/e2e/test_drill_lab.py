@@ -153,7 +153,7 @@ class Lab:
 
 
 def make_lab(base: Path) -> Lab:
-    """runbooks/lab.yaml with unique variables, its data in place, backed up and replicated."""
+    """A copy of runbooks/lab.yaml whose variables are unique to this run (nothing created yet)."""
     tag = uuid.uuid4().hex[:8]
     yaml = YAML()
     data = yaml.load(LAB_RUNBOOK.read_text())
@@ -172,8 +172,12 @@ def make_lab(base: Path) -> Lab:
     env.update({"DRO_PASSWORD": f"lab-{tag}", "DRO_STATE_DIR": str(base / "state"),
                 "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_EC2_METADATA_DISABLED": "true"})
-    lab = Lab(base, runbook, env, dict(v))
+    return Lab(base, runbook, env, dict(v))
 
+
+def populate_lab(lab: Lab) -> None:
+    """Buckets, the primary's database and file tree; then backup, replicate, status."""
+    v = lab.vars
     create_bucket(str(v["bucket_use1"]), "us-east-1")
     create_bucket(str(v["bucket_euw1"]), "eu-west-1")
     # The shop's database on the primary cluster: pgbench tables, 100000 accounts.
@@ -192,12 +196,11 @@ def make_lab(base: Path) -> Lab:
                           cwd=lab.uploads, capture_output=True, text=True, check=True)
     (lab.uploads / "MANIFEST.sha256").write_text(sums.stdout)
 
-    for args in (["validate", "RUNBOOK"], ["backup", "RUNBOOK", "--data-class", "shop-db"],
+    for args in (["backup", "RUNBOOK", "--data-class", "shop-db"],
                  ["backup", "RUNBOOK", "--data-class", "shop-files"], ["replicate", "RUNBOOK"],
                  ["status", "RUNBOOK"]):
         out = lab.dro(*args)
         assert out.returncode == 0, "\n".join(lab.logs)
-    return lab
 
 
 def prepare_drill_db(lab: Lab) -> None:
@@ -216,17 +219,23 @@ def destroy_lab(lab: Lab) -> None:
 
 
 # One lab and one passing drill per session, shared with test_report_chromium.py.
-_SHARED: dict[str, Any] = {"lab": None, "users": 0}
+_SHARED: dict[str, Any] = {"lab": None, "users": 0, "error": None}
 
 
 def acquire_lab_drill(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     _SHARED["users"] += 1
+    if _SHARED["error"] is not None:
+        pytest.fail(f"the lab could not be set up earlier in this session: {_SHARED['error']}")
     if _SHARED["lab"] is None:
-        lab = make_lab(tmp_path_factory.mktemp("lab"))
-        _SHARED["lab"] = lab
-        prepare_drill_db(lab)
-        lab.report_dir = lab.dir / "report"
-        lab.drill = lab.dro("drill", "RUNBOOK", "--report-dir", str(lab.report_dir), "--auto-approve")
+        lab = _SHARED["lab"] = make_lab(tmp_path_factory.mktemp("lab"))  # release_lab() destroys it
+        try:
+            populate_lab(lab)
+            prepare_drill_db(lab)
+            lab.report_dir = lab.dir / "report"
+            lab.drill = lab.dro("drill", "RUNBOOK", "--report-dir", str(lab.report_dir), "--auto-approve")
+        except BaseException as exc:
+            _SHARED["error"] = str(exc)[:2000]
+            raise
     lab = _SHARED["lab"]
     assert isinstance(lab, Lab)
     return lab
@@ -235,8 +244,8 @@ def acquire_lab_drill(tmp_path_factory: pytest.TempPathFactory) -> Lab:
 def release_lab() -> None:
     _SHARED["users"] -= 1
     if _SHARED["users"] == 0 and _SHARED["lab"] is not None:
-        destroy_lab(_SHARED["lab"])
-        _SHARED["lab"] = None
+        lab, _SHARED["lab"] = _SHARED["lab"], None
+        destroy_lab(lab)
 
 
 @pytest.fixture(scope="session")
@@ -266,6 +275,13 @@ def assert_production_untouched(lab: Lab) -> None:
     assert not port_open(int(lab.vars["app_port"]))
     # The primary's data is as it was.
     assert psql(PRIMARY_PG, "select count(*) from pgbench_accounts", lab.db) == "100000"
+
+
+def test_lab_runbook_is_valid():
+    out = subprocess.run([DRO, "validate", "runbooks/lab.yaml", "--strict"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "runbooks/lab.yaml: valid" in out.stdout and "3 service(s)" in out.stdout
 
 
 def test_lab_drill_passes_with_expected_junit_cases(lab_drill):

@@ -128,7 +128,13 @@ def row(rows: list[str], what: str, nobj: int, nbytes: int, t_rclone: float, t_d
                 f"{t_dro:.1f} s ({mibs / t_dro:,.0f} MiB/s) | {t_rclone / t_dro:.2f}x | {note} |")
 
 
+def count_dir(src: Path) -> tuple[int, int]:
+    files = [p for p in src.rglob("*") if p.is_file() and not p.name.startswith(".complete")]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
 def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: int) -> None:
+    nobj, nbytes = count_dir(src)  # earlier runs may have added their 1 %
     r_dst, d_dst = WORK / "dir-rclone", WORK / "dir-dro"
     for p in (r_dst, d_dst):
         shutil.rmtree(p, ignore_errors=True)
@@ -317,8 +323,7 @@ def main() -> None:
         nobj, nbytes = make_dataset(src, args.small, args.packs, args.pack_mib)  # marker counts the base set
         nobj += small_new
     if not args.skip_s3:
-        current = sum(1 for p in src.rglob("*") if p.is_file() and not p.name.startswith(".complete"))
-        size = sum(p.stat().st_size for p in src.rglob("*") if p.is_file() and not p.name.startswith(".complete"))
+        current, size = count_dir(src)
         bench_s3(src, current, size, rows, args.moto_port, small_new)
     print("\n".join(rows))
     print("\n" + bench_diff(100_000))

@@ -176,7 +176,7 @@ def _merge(main: dict[str, Any], smap: SourceMap, frag: dict[str, Any], fmap: So
 
 
 def _copy_positions(source: SourceMap, target: SourceMap, prefixes: set[tuple[str, str]]) -> None:
-    for table, into in ((source.keys, target.keys), (source.values, target.values)):
+    for table, into in ((source.keys, target._keys), (source.values, target._values)):
         into.update({k: v for k, v in table.items() if k[:2] in prefixes})
 
 

@@ -9,6 +9,7 @@ Scalars follow YAML 1.2 (no `yes`/`no` booleans, no dates); duplicate keys are e
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,13 +39,17 @@ class SourceMap:
         self._keys: dict[PathKey, Pos] = keys if keys is not None else {}
         self._values: dict[PathKey, Pos] = values if values is not None else {}
         self._pending: list[Callable[[SourceMap], None]] = []
+        self._lock = threading.RLock()  # executor threads may ask for positions at once
 
     def later(self, fn: Callable[[SourceMap], None]) -> None:
         self._pending.append(fn)
 
     def _settle(self) -> None:
-        while self._pending:
-            self._pending.pop(0)(self)
+        if not self._pending:
+            return
+        with self._lock:
+            while self._pending:
+                self._pending.pop(0)(self)  # (queued work writes the private dicts)
 
     @property
     def keys(self) -> dict[PathKey, Pos]:
@@ -124,8 +129,8 @@ def parse_yaml(text: str, name: str) -> tuple[Any, SourceMap, list[Issue]]:
 
 def _positions_into(text: str, name: str, smap: SourceMap) -> None:
     _, positions, _ = _parse_slow(text, name)
-    smap.keys.update(positions.keys)
-    smap.values.update(positions.values)
+    smap._keys.update(positions.keys)
+    smap._values.update(positions.values)
 
 
 def _parse_slow(text: str, name: str) -> tuple[Any, SourceMap, list[Issue]]:

@@ -251,11 +251,23 @@ class _Rewriter:
         return out
 
 
+def _copy_runbook(runbook: Runbook) -> Runbook:
+    """A deep copy of the model that shares the loader's private state (path, source map,
+    caches with locks): positions and relative paths keep working, nothing is deep-copied
+    that cannot be."""
+    private = runbook.__pydantic_private__
+    runbook.__pydantic_private__ = None
+    try:
+        copy = runbook.model_copy(deep=True)
+    finally:
+        runbook.__pydantic_private__ = private
+    copy.__pydantic_private__ = dict(private) if private is not None else None
+    return copy
+
+
 def isolate(runbook: Runbook, plan: Plan) -> Isolation:
     """The drill version of a failover plan; raises ValidationFailed listing every unsafe step."""
-    drill_rb = runbook.model_copy(deep=True)
-    drill_rb._path = runbook._path  # noqa: SLF001 - keep positions and relative paths working
-    drill_rb._source_map = runbook._source_map  # type: ignore[attr-defined]  # noqa: SLF001
+    drill_rb = _copy_runbook(runbook)
     rewriter = _Rewriter(drill_rb)
     mappers: dict[str, _SiteMapper] = {}
     for name, site in drill_rb.sites.items():

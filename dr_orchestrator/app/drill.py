@@ -139,6 +139,21 @@ def _preflight(runbook: Any, plan: Any) -> tuple[list[str], dict[str, float]]:
     return problems, targets
 
 
+def _create_databases(iso: Any) -> list[str]:
+    """Restores need their drill database to exist: create each (empty) before the run."""
+    problems = []
+    resolve = _resolve(iso.runbook)
+    for target in iso.targets:
+        if target.kind != "database":
+            continue
+        dsn = resolve(target.location) if target.location.startswith(("env:", "file:")) else target.location
+        try:
+            drill_cleanup.create_database(dsn)
+        except (RuntimeError, OSError, DRError) as exc:
+            problems.append(f"cannot create drill database for {target.describe()}: {exc}")
+    return problems
+
+
 def _rpo_objectives(state: RunState, targets: dict[str, float]) -> list[Objective]:
     achieved: dict[str, float] = {}
     for rec in state.steps.values():
@@ -225,6 +240,8 @@ def drill(runbook_path: str | Path, opts: DrillOptions) -> DrillResult:
     plan = app_exec.make_plan(runbook, exec_opts)
     iso = isolate(runbook, plan)  # raises ValidationFailed (exit 2) before anything runs
     problems, rpo_targets = _preflight(iso.runbook, iso.plan)
+    if not problems:
+        problems += _create_databases(iso)
 
     state_dir = opts.state_dir or app_exec.default_state_dir(runbook_path)
     run_id = app_exec.new_run_id("drill")

@@ -59,15 +59,34 @@ def _pg_env(dsn: str) -> tuple[dict[str, str], str]:
     return env, unquote(parts.path.lstrip("/"))
 
 
+def _psql(env: dict[str, str], sql: str, **variables: str) -> str:
+    """Run SQL through psql's stdin; values go in as psql variables (`:'name'` literal, `:"name"`
+    identifier), which psql quotes itself — no database name is ever pasted into SQL text."""
+    argv = ["psql", "-v", "ON_ERROR_STOP=1", "-qAt"]
+    for name, value in variables.items():
+        argv += ["-v", f"{name}={value}"]
+    proc = subprocess.run(argv, input=sql, env=env, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "psql failed")
+    return proc.stdout.strip()
+
+
+def create_database(dsn: str) -> bool:
+    """Create a drill database (empty) unless it exists; True when it was created."""
+    env, db = _pg_env(dsn)
+    if not db or db in ("postgres", "template0", "template1"):
+        raise BadInput(f"refusing to use database {db!r} as a drill target", "drill databases must be dedicated ones")
+    if _psql(env, "SELECT 1 FROM pg_database WHERE datname = :'db';", db=db) == "1":
+        return False
+    _psql(env, 'CREATE DATABASE :"db";', db=db)
+    return True
+
+
 def drop_database(dsn: str) -> None:
     env, db = _pg_env(dsn)
     if not db or db in ("postgres", "template0", "template1"):
         raise BadInput(f"refusing to drop database {db!r}", "drill databases must be dedicated ones")
-    ident = '"' + db.replace('"', '""') + '"'
-    proc = subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-qAtc", f"DROP DATABASE IF EXISTS {ident} WITH (FORCE)"],
-                          env=env, capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "psql failed")
+    _psql(env, 'DROP DATABASE IF EXISTS :"db" WITH (FORCE);', db=db)
 
 
 def clean_target(target: DrillTarget, runner_for: Callable[[str], Any] | None = None,

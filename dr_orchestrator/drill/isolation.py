@@ -82,7 +82,8 @@ class _SiteMapper:
         for prod, alt in self.paths:
             text = re.sub(re.escape(prod.rstrip("/")) + r"(?=/|\b|$)", alt.rstrip("/"), text)
         for prod_port, alt_port in self.drill.ports.items():
-            text = re.sub(rf"(?<=:){prod_port}(?!\d)", str(alt_port), text)
+            # A production port is a whole number in the text (`:8080`, `--port 8080`, `port=8080`).
+            text = re.sub(rf"(?<![\w.]){prod_port}(?![\w.])", str(alt_port), text)
         return text
 
     def map_command(self, command: str | list[str] | None) -> str | list[str] | None:
@@ -157,7 +158,7 @@ class _Rewriter:
             self.refuse(sp, step, "is an unexpanded playbook",
                         "fix the playbook so `dro plan` expands it (see `dro validate`)")
             return step
-        if kind in ("ssh", "restore") and not self.host_ok(mapper, host):
+        if kind in ("ssh", "restore", "check") and not self.host_ok(mapper, host):
             self.refuse(sp, step, f"runs on production host {host!r}",
                         f"add a drill host under sites.{mapper.site}.drill.hosts.{host}")
             return step
@@ -221,7 +222,8 @@ class _Rewriter:
         remote = None
         if host is not None:
             found = self.rb.resolve_host(host, mapper.site)
-            remote = None if found and found[1].local else host
+            # Qualified with the site: cleanup runs outside any service, where a bare name means nothing.
+            remote = None if found and found[1].local else (host if "/" in host else f"{mapper.site}/{host}")
         root = mapper.used_root(mapped_path) or mapped_path
         self.add_target(DrillTarget("path", mapper.site, root, remote))
         return mapped_path

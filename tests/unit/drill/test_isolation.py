@@ -90,7 +90,7 @@ def test_targets_are_mapped_and_recorded(tmp_path):
     assert rb.sites["dr"].hosts["db1"].address == "10.1.0.1"
     assert {t.kind for t in iso.targets} == {"path", "database"}
     path_t = next(t for t in iso.targets if t.kind == "path")
-    assert path_t.location == "/srv/drill/data" and path_t.host == "db1"
+    assert path_t.location == "/srv/drill/data" and path_t.host == "dr/db1"  # qualified: cleanup runs outside services
     db_t = next(t for t in iso.targets if t.kind == "database")
     assert db_t.location.endswith("/shop_drill")
 
@@ -144,3 +144,17 @@ def test_cleanup_removes_targets_and_refuses_roots(tmp_path):
             _check_path(bad)
     failed = clean_all([DrillTarget("path", "dr", "/etc")])
     assert not failed[0].ok and "too close to the filesystem root" in (failed[0].error or "")
+
+
+def test_bare_ports_in_string_commands_and_check_hosts(tmp_path):
+    text = RUNBOOK.replace("      - {name: local, kind: shell, command: [ls, \"${root}/data/files\"]}",
+                           "      - {name: local, kind: shell, command: \"curl -s localhost:8080 && serve --port 8080"
+                           " --workers 18080\"}\n"
+                           "      - {name: prod-check, kind: check, type: command, host: web1, command: [\"true\"]}")
+    rb = _load(tmp_path, text)
+    with pytest.raises(ValidationFailed) as err:
+        isolate(rb, build_plan(rb, "failover"))
+    assert [i.message.split("step ")[1].split(" ")[0] for i in err.value.issues] == ["'prod-check'"]
+    rb = _load(tmp_path, text.replace("host: web1, command: [\"true\"]", "host: db1, command: [\"true\"]"))
+    cmd = _steps(isolate(rb, build_plan(rb, "failover")))["local"].command
+    assert cmd == "curl -s localhost:18080 && serve --port 18080 --workers 18080"

@@ -26,6 +26,7 @@ from dr_orchestrator.replication.localfast import LocalReplicaWriter, local_root
 from dr_orchestrator.replication.report import Counters
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.storage.base import Backend, ObjectInfo
+from dr_orchestrator.storage.retry import unwrap
 
 CHUNK = 1 << 20
 
@@ -76,6 +77,10 @@ class Transfer:
         root = local_root(target) if local_fast else None
         self.local_writer = LocalReplicaWriter(root) if root is not None else None
         self._put = self.local_writer.put if self.local_writer else target.put
+        # A local file needs no retry/resume layer around its reads.
+        self._reader = unwrap(source) if local_root(source) is not None else source
+        if self.local_writer is not None:
+            self.in_memory_max = 0  # stream straight into the temp file; it is renamed only if the hash matched
 
     def barrier(self) -> None:
         """End of a phase: make what was written durable before the next phase starts."""
@@ -141,13 +146,13 @@ class Transfer:
         key = info.key
         expected = layout.expected_hash(key)
         if info.size > self.in_memory_max:
-            with self.budget.reserve(CHUNK), self.source.open_read(key) as f:
+            with self.budget.reserve(CHUNK), self._reader.open_read(key) as f:
                 reader = _VerifyingReader(f, key, expected, self.limiter, self.stop)
                 self._put(key, reader, retain_until=self.retain_until)  # type: ignore[arg-type]
                 size = reader.size
         else:
             with self.budget.reserve(max(info.size, 1)):
-                data = self._read_verified(self.source, key, expected)
+                data = self._read_verified(self._reader, key, expected)
                 if self.stop.is_set():
                     raise Abandoned(f"{key}: stop requested")
                 self._put(key, data, retain_until=self.retain_until)

@@ -118,10 +118,45 @@ class Archiver:
             raise
 
     def store_tree(self, nodes: list[Node]) -> str:
+        kept = []
         for n in nodes:
             if n.type == "file":
-                n.content = _resolve(n.content)
-        return self._store(BLOB_TREE, encode_tree(nodes), self.tree_packer).hex()
+                if len(n.content) == 1 and isinstance(n.content[0], _SmallFile):
+                    items, nbytes, err = n.content[0].result()
+                    if err:
+                        self.stats.errors.append(err)
+                        continue
+                    n.content, n.size = list(items), nbytes
+                else:
+                    n.content = _resolve(n.content)
+            kept.append(n)
+        return self._store(BLOB_TREE, encode_tree(kept), self.tree_packer).hex()
+
+    def _small_job(self, path: str) -> tuple[list[Any], int, str | None]:
+        """Read, chunk and store a whole small file on a worker: with thousands of small files
+        the reads (cold cache: one disk round trip each) then overlap instead of queueing."""
+        try:
+            try:
+                fd = _open_ro(path)
+            except (FileNotFoundError, PermissionError) as exc:
+                return [], 0, f"{path}: {exc.strerror}"
+            try:
+                data = _read_all(fd)
+            finally:
+                os.close(fd)
+            items: list[Any] = []
+            if data:
+                mv = memoryview(data)
+                for c in self.cdc.cut_buf(data):
+                    chunk = mv[c.offset:c.offset + c.length]
+                    if chunk == _ZERO[:len(chunk)]:
+                        items.append(len(chunk))
+                    else:
+                        items.append(self._store(BLOB_DATA, chunk, self.data_packer).hex())
+            self.progress.advance(len(data))
+            return _resolve(items), len(data), None
+        finally:
+            self.slots.release()
 
     # --- walking ------------------------------------------------------------
 
@@ -255,24 +290,28 @@ class Archiver:
                 self.stats.files_new += 1
             else:
                 self.stats.files_changed += 1
-            node.content, node.size = self._read_file(path)
+            node.content, node.size = self._read_file(path, st.st_size)
             self.progress.advance(0, 1)
         if st.st_nlink > 1:
             self.hardlinks[(st.st_dev, st.st_ino)] = node.content
 
-    def _read_file(self, path: str) -> tuple[list[Any], int]:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0))
+    def _read_file(self, path: str, size_hint: int = -1) -> tuple[list[Any], int]:
+        if 0 <= size_hint <= _SMALL:
+            self.slots.acquire()
+            try:
+                fut = self.pool.submit(self._small_job, path)
+            except BaseException:
+                self.slots.release()
+                raise
+            fut.__class__ = _SmallFile
+            return [fut], size_hint  # size fixed when the job's result is collected
+        fd = _open_ro(path)
         try:
             size = os.fstat(fd).st_size
             content: list[Any] = []
             total = 0
             if size <= _SMALL:
-                data = os.read(fd, size + 1)
-                while len(data) > size and len(data) < (1 << 30):  # grew while we read it
-                    more = os.read(fd, 1 << 20)
-                    if not more:
-                        break
-                    data += more
+                data = _read_all(fd)
                 self._chunks(iter_chunks(self.cdc, _once(data)), content)
                 return content, len(data)
             pos = 0
@@ -317,6 +356,29 @@ class Archiver:
         self.stats.files_new += 1
         self.stats.bytes += node.size
         return node
+
+
+class _SmallFile(Future):  # type: ignore[type-arg]
+    """Marks the future of a `_small_job` (its result is (content, size, error))."""
+
+
+def _open_ro(path: str) -> int:
+    flags = os.O_RDONLY | os.O_NOFOLLOW
+    try:
+        return os.open(path, flags | getattr(os, "O_NOATIME", 0))
+    except PermissionError:  # O_NOATIME needs ownership: read others' files without it
+        return os.open(path, flags)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    data = os.read(fd, size + 1)
+    while len(data) > size and len(data) < (1 << 30):  # grew while we read it
+        more = os.read(fd, 1 << 20)
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _resolve(content: list[Any]) -> list[Any]:

@@ -252,7 +252,7 @@ class Repository:
                 cands = [s for s in self.snapshots() if s.hostname == hostname and s.paths == abspaths]
                 parent = cands[-1] if cands else None
             arch = Archiver(self, excludes=tuple(excludes), progress=progress,
-                            threads=threads or min(4, max(2, os.cpu_count() or 2)), lock_check=lk.check,
+                            threads=threads or min(8, (os.cpu_count() or 2) + 1), lock_check=lk.check,
                             retain_until=retain_until)
             tree = arch.run(abspaths, list(streams), parent.tree if parent else None)
             lk.check()

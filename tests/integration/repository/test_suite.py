@@ -59,9 +59,9 @@ def test_incremental_reads_only_changed_files(repo: Repository, tmp_path: Path,
     opened: list[str] = []
     real = archiver_mod.Archiver._read_file
 
-    def spy(self: archiver_mod.Archiver, path: str) -> object:
+    def spy(self: archiver_mod.Archiver, path: str, *args: int) -> object:
         opened.append(os.path.basename(path))
-        return real(self, path)
+        return real(self, path, *args)
 
     monkeypatch.setattr(archiver_mod.Archiver, "_read_file", spy)
     snap = _reopen(repo).backup([str(src)])

@@ -308,7 +308,9 @@ def _write_targets(rdir: Path, runbook_path: str | Path, targets: list[DrillTarg
 
 
 def cleanup_run(run_id: str, state_dir: Path | None = None) -> list[drill_cleanup.CleanupResult]:
-    """`dro drill --cleanup RUN_ID`: remove the targets a crashed drill left behind."""
+    """`dro drill --cleanup RUN_ID`: undo what a crashed drill left — first the rollback steps of
+    its completed steps (stop what it started), then its recorded targets."""
+    from dr_orchestrator.execution.journal import read_journal
     from dr_orchestrator.runbook import load_runbook
 
     rdir = run_dir(state_dir or app_exec.default_state_dir(), run_id)
@@ -318,11 +320,15 @@ def cleanup_run(run_id: str, state_dir: Path | None = None) -> list[drill_cleanu
                        "list runs with `dro runs`; pass --state-dir if the drill used another one")
     data = json.loads(path.read_text())
     runbook = load_runbook(data["runbook"])
-    from dr_orchestrator.drill.isolation import isolate as _iso  # the drill hosts live in the drill runbook
-
-    drill_rb = _iso(runbook, app_exec.make_plan(runbook, app_exec.ExecuteOptions(action="failover"))).runbook
+    services: tuple[str, ...] = ()
+    if (rdir / JOURNAL_NAME).exists():
+        state = RunState.from_events(read_journal(rdir / JOURNAL_NAME))
+        services = tuple(state.options.get("services") or ())
+    opts = app_exec.ExecuteOptions(action="failover", services=services)
+    iso = isolate(runbook, app_exec.make_plan(runbook, opts))  # the drill hosts live in the drill runbook
     targets = [DrillTarget(**t) for t in data["targets"]]
-    return drill_cleanup.clean_all(targets, _runner_for(drill_rb), _resolve(drill_rb))
+    return _teardown(iso, opts, run_id, rdir) + drill_cleanup.clean_all(
+        targets, _runner_for(iso.runbook), _resolve(iso.runbook))
 
 
 def load_history(runbook_path: str | Path, limit: int | None = None) -> list[history.DrillRecord]:

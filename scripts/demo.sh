@@ -18,9 +18,10 @@ for pid in "$DEMO"/run/*.pid "$DEMO"/drill/run/*.pid; do
   [ -f "$pid" ] && python3 runbooks/quickstart/demo_app.py stop --pidfile "$pid" >/dev/null 2>&1 || true
 done
 rm -rf "$DEMO"; mkdir -p "$DEMO"
-# The repository password: a secret, so it lives in a file (0600) and reaches dro by environment.
+# The repository password: a secret, so it lives in a file (0600) that the runbook references
+# (`repository_password: file:../.dro-demo/password`), never in the runbook itself.
+unset DRO_PASSWORD
 umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$DEMO/password"; umask 022
-DRO_PASSWORD=$(cat "$DEMO/password"); export DRO_PASSWORD
 
 step "1/8 Validate the runbook (sites, data classes, services, dependency graph)"
 $DRO validate $RB
@@ -52,7 +53,8 @@ $DRO drill $RB --report-dir "$DEMO/report" --auto-approve || rc=$?
 
 step "8/8 Verify: restore from the recovery region and compare with what was lost"
 for dc in appdb uploads; do
-  $DRO restore latest --repo "file://$PWD/$DEMO/storage/recovery/$dc" --target "$DEMO/verify/$dc"
+  $DRO restore latest --repo "file://$PWD/$DEMO/storage/recovery/$dc" --password-file "$DEMO/password" \
+    --target "$DEMO/verify/$dc"
 done
 python3 runbooks/quickstart/demo_app.py manifest --db "$DEMO/verify/appdb/shop-db/app.db" \
   --uploads "$DEMO/verify/uploads$PWD/$DEMO/primary/uploads" >"$DEMO/restored-data.json"
@@ -81,11 +83,11 @@ ${B}Reports${N}
   Markdown / JSON:  $DEMO/report/report.md, $DEMO/report/report.json
 
 ${B}Try next${N}
-  export DRO_PASSWORD=\$(cat $DEMO/password) DRO_STATE_DIR=$DEMO/state
+  export DRO_STATE_DIR=$DEMO/state
   $DRO history $RB                       # achieved RTO/RPO of every drill so far
   $DRO failover $RB --dry-run            # exactly what a real failover would run
   $DRO plan $RB --format mermaid         # the plan as a diagram
-  $DRO snapshots --repo file://$PWD/$DEMO/storage/recovery/appdb
+  $DRO snapshots --repo file://$PWD/$DEMO/storage/recovery/appdb --password-file $DEMO/password
   $DRO runs && $DRO show RUN_ID          # every run's journal
 TXT
 exit $rc

@@ -113,11 +113,11 @@ def _preflight(runbook: Any, plan: Any) -> tuple[list[str], dict[str, float]]:
     Returns problems (missing data: the drill cannot pass) and each class's RPO target.
     """
     from dr_orchestrator.app import sources as app_sources
-    from dr_orchestrator.execution.steps.restore import PASSWORD_ENV
+    from dr_orchestrator.app.passwords import PASSWORD_ENV, repository_password
 
     problems: list[str] = []
     targets: dict[str, float] = {}
-    password = os.environ.get(PASSWORD_ENV)
+    password = repository_password(runbook, required=False)
     for data_class, services in sorted(_restored_data_classes(plan).items()):
         dc = runbook.data_classes.get(data_class)
         if dc is None:

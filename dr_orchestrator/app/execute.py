@@ -155,6 +155,10 @@ def make_context(runbook: Any, plan: Plan, opts: ExecuteOptions, run_id: str, rd
                      site_override=opts.to_site, started_wall=started_wall)
     if opts.prompt is not None:
         ctx.prompt = opts.prompt
+    if runbook is not None and getattr(runbook, "repository_password", None) is not None:
+        from dr_orchestrator.app.passwords import repository_password
+
+        ctx.repository_password = lambda _data_class: str(repository_password(runbook))
     return ctx
 
 

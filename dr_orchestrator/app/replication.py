@@ -127,6 +127,10 @@ def replicate_data_class(runbook: Runbook, data_class: str, *, to: Sequence[str]
 def replicate_runbook(runbook_path: str, *, data_class: str | None = None, to: Sequence[str] = (),
                       password: str | None = None, base: Options | None = None) -> RunbookReplication:
     runbook = load_runbook(runbook_path)
+    if not password:
+        from dr_orchestrator.app.passwords import repository_password
+
+        password = repository_password(runbook, required=False)
     classes = [data_class] if data_class else sorted(runbook.data_classes)
     result = RunbookReplication()
     for name in classes:

@@ -105,11 +105,14 @@ def install_stop_signals(stop: threading.Event, log: Callable[[str], None]) -> N
     signal.signal(signal.SIGINT, handler)
 
 
-def run(runbook_path: str, password: str, *, once: bool = False, data_classes: Sequence[str] = (),
+def run(runbook_path: str, password: str | None, *, once: bool = False, data_classes: Sequence[str] = (),
         log: Callable[[str], None] = print, backup: BackupFn = default_backup,
         replicate: ReplicateFn = default_replicate, grace: float | None = None) -> int:
     """The `dro schedule run` use case. Returns the exit code (1 if a --once run failed)."""
+    from dr_orchestrator.app.passwords import repository_password
+
     runbook = app_repl.load_runbook(runbook_path)
+    password = password or str(repository_password(runbook))  # BadInput when neither is set
     stop = threading.Event()
     install_stop_signals(stop, log)
     sched = build_scheduler(runbook, password, data_classes=data_classes, backup=backup, replicate=replicate,

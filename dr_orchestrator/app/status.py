@@ -94,10 +94,16 @@ def status(runbook: Runbook, password: str, *, data_classes: Sequence[str] = (),
 
 def status_of_runbook(runbook_path: str, password: str | None, *, data_classes: Sequence[str] = (),
                       metrics_file: str | None = None) -> StatusReport:
+    runbook = app_repl.load_runbook(runbook_path)
+    if not password:
+        from dr_orchestrator.app.passwords import repository_password
+
+        password = repository_password(runbook, required=False)
     if not password:
         raise BadInput("reading snapshots needs the repository password",
-                       f"export {app_repl.PASSWORD_ENV}=… (snapshots are encrypted)")
-    report = status(app_repl.load_runbook(runbook_path), password, data_classes=data_classes)
+                       f"set `repository_password: env:NAME` in the runbook or export {app_repl.PASSWORD_ENV}=… "
+                       "(snapshots are encrypted)")
+    report = status(runbook, password, data_classes=data_classes)
     if metrics_file:
         write_metrics(report, metrics_file)
     return report

@@ -129,15 +129,24 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
                data_class: str = typer.Option(None, "--data-class", help="Back up this runbook data class."),
                as_json: bool = JSON) -> None:
         """Back up PATHs into the repository (incremental against the last snapshot of the same paths)."""
-        password = app.read_password(password_file)
-        with _progress("backup", as_json) as bar:
-            if data_class:
-                if not paths or len(paths) != 1:
-                    raise BadInput("--data-class needs exactly one RUNBOOK argument")
-                from dr_orchestrator.app.sources import backup_data_class
-                from dr_orchestrator.runbook import load_runbook
+        runbook_model = None
+        if data_class:
+            if not paths or len(paths) != 1:
+                raise BadInput("--data-class needs exactly one RUNBOOK argument")
+            from dr_orchestrator.runbook import load_runbook
 
-                snap = backup_data_class(load_runbook(paths[0]), data_class, password, host=host, progress=bar)
+            runbook_model = load_runbook(paths[0])
+        if runbook_model is not None and password_file is None:
+            from dr_orchestrator.app.passwords import repository_password
+
+            password = str(repository_password(runbook_model))
+        else:
+            password = app.read_password(password_file)
+        with _progress("backup", as_json) as bar:
+            if runbook_model is not None:
+                from dr_orchestrator.app.sources import backup_data_class
+
+                snap = backup_data_class(runbook_model, data_class, password, host=host, progress=bar)
             else:
                 if not paths:
                     raise BadInput("nothing to back up", "give one or more paths")

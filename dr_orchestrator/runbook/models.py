@@ -343,6 +343,9 @@ class Runbook(Model):
     kind: Literal["Runbook"]
     metadata: Metadata
     rto: Duration | None = Field(default=None, description="RTO of the whole plan")
+    repository_password: SecretRef | None = Field(
+        default=None, description="password of the data classes' repositories (env:/file: reference); "
+        "default: $DRO_PASSWORD")
     variables: dict[str, Scalar] = Field(default_factory=dict)
     include: list[str] = Field(default_factory=list)
     playbook_dirs: list[str] = Field(

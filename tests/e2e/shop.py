@@ -68,6 +68,8 @@ def make_shop(base: Path) -> Shop:
     runbook.write_text(text)
     env = {**os.environ, "DRO_PASSWORD": "shop-test-password", "DRO_STATE_DIR": str(base / "state")}
     shop = Shop(base, runbook, env)
+    (base / ".dro-demo").mkdir()
+    (base / ".dro-demo" / "password").write_text("shop-test-password\n")  # the runbook's repository_password
     subprocess.run(["python3", str(rb_dir / "quickstart" / "demo_app.py"), "seed", "--dir",
                     str(base / ".dro-demo" / "primary")], check=True, capture_output=True)
     for args in (["backup", "RUNBOOK", "--data-class", "appdb"], ["backup", "RUNBOOK", "--data-class", "uploads"],

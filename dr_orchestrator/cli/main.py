@@ -7,6 +7,7 @@ message, a hint and an exit code — never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -90,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         return _exit(exc.exit_code)
     except KeyboardInterrupt:
         return _exit(130)
+    except BrokenPipeError:  # `dro ls … | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return _exit(141)
     return _exit(0)
 
 

@@ -18,7 +18,7 @@ import inspect
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dr_orchestrator.errors import DRError, IntegrityError, ObjectLocked
 from dr_orchestrator.replication import layout
@@ -124,7 +124,9 @@ class Transfer:
             return Result(key, Outcome.FAILED, 0, exc.message)
 
     def _copy_server_side(self, info: ObjectInfo) -> bool:
-        kwargs = {"retain_until": self.retain_until} if self.retain_until is not None else {}
+        kwargs: dict[str, Any] = {"retain_until": self.retain_until} if self.retain_until is not None else {}
+        if _accepts(self.target.copy_from, "size"):
+            kwargs["size"] = info.size  # the listing knows it: saves the backend a HEAD per object
         if not self.target.copy_from(self.source, info.key, info.key, **kwargs):
             self.server_side = False  # this pair cannot (e.g. S3 → GCS): stop asking
             return False

@@ -17,6 +17,7 @@ this is the only policy in force.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import random
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from dr_orchestrator.errors import DRError, ObjectExists, StorageUnavailable
 from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo
@@ -165,12 +166,30 @@ class RetryingBackend:
     def delete(self, key: str) -> None:
         call(self.policy, f"delete {key}", lambda: self.inner.delete(key))
 
-    def copy_from(self, source: Backend, src_key: str, dst_key: str) -> bool:
+    def copy_from(self, source: Backend, src_key: str, dst_key: str, *,
+                  retain_until: datetime | None = None, size: int | None = None) -> bool:
+        """Optional hints go to backends that take them; a lock the inner backend cannot set on
+        a copy means no server-side copy (the caller streams and put()s with the lock)."""
         src = unwrap(source)
-        return call(self.policy, f"copy {src_key}", lambda: self.inner.copy_from(src, src_key, dst_key))
+        params = _parameters(self.inner.copy_from)
+        kwargs: dict[str, Any] = {}
+        if retain_until is not None:
+            if "retain_until" not in params:
+                return False
+            kwargs["retain_until"] = retain_until
+        if size is not None and "size" in params:
+            kwargs["size"] = size
+        return call(self.policy, f"copy {src_key}", lambda: self.inner.copy_from(src, src_key, dst_key, **kwargs))
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _parameters(func: Any) -> set[str]:
+    try:
+        return set(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return set()
 
 
 def _seekable(data: BinaryIO) -> bool:

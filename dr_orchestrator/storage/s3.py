@@ -309,16 +309,22 @@ class S3Backend:
                 raise ObjectLocked(f"{self.url}: {key} is under retention or legal hold") from exc
             raise err from exc
 
-    def copy_from(self, source: Backend, src_key: str, dst_key: str) -> bool:
+    def copy_from(self, source: Backend, src_key: str, dst_key: str, *,
+                  retain_until: datetime | None = None, size: int | None = None) -> bool:
+        """Server-side copy within one S3 endpoint (any buckets/regions). `size` (when the
+        caller listed it already) saves a HEAD; `retain_until` locks the copy like put()."""
         if not isinstance(source, S3Backend) or source.endpoint != self.endpoint:
             return False
         src = {"Bucket": source.bucket, "Key": source._key(src_key)}
         full = self._key(dst_key)
-        size = source.stat(src_key).size
+        if size is None:
+            size = source.stat(src_key).size
+        version: str | None = None
         try:
             if size <= self.multipart_copy_threshold:
-                self.client.copy_object(Bucket=self.bucket, Key=full, CopySource=src,
-                                        ChecksumAlgorithm="CRC32C")
+                resp = self.client.copy_object(Bucket=self.bucket, Key=full, CopySource=src,
+                                               ChecksumAlgorithm="CRC32C")
+                version = resp.get("VersionId")
             else:
                 chunk = max(self.multipart_copy_threshold // 8, 5 * MiB, -(-size // 10_000))
                 cfg = TransferConfig(multipart_threshold=self.multipart_copy_threshold,
@@ -326,6 +332,13 @@ class S3Backend:
                                      use_threads=True)
                 self.client.copy(src, self.bucket, full, SourceClient=source.client,
                                   ExtraArgs={"ChecksumAlgorithm": "CRC32C"}, Config=cfg)
+            if retain_until is not None:
+                # Lock headers on CopyObject need a Content-MD5 the copy has no body for (moto
+                # refuses them): lock the new version right after, or fail the copy loudly.
+                pinned = {"VersionId": version} if version else {}
+                self.client.put_object_retention(
+                    Bucket=self.bucket, Key=full, ChecksumAlgorithm="CRC32C",
+                    Retention={"Mode": "COMPLIANCE", "RetainUntilDate": retain_until}, **pinned)
         except Exception as exc:
             raise self._error(exc, f"copy {source.url}/{src_key} to", dst_key) from exc
         return True

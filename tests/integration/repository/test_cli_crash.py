@@ -46,27 +46,38 @@ def _dataset(src: Path, rnd: random.Random) -> None:
         (src / f"big{i}.bin").write_bytes(rnd.randbytes(8 << 20))
 
 
+def _fresh(src: Path, rnd: random.Random, i: int) -> None:
+    """New content every round so each run has real work to be killed in."""
+    for j in range(3):
+        (src / f"big{j}.bin").write_bytes(rnd.randbytes(8 << 20))
+    (src / "small" / f"f{i % 100}.txt").write_text(f"round {i}")
+
+
 def test_sigkill_at_random_points_never_damages_the_repository(tmp_path: Path) -> None:
     rnd = random.Random(int(os.environ.get("DRO_CRASH_SEED", "4")))
     repo, src = tmp_path / "repo", tmp_path / "src"
     _dataset(src, rnd)
     dro(repo, "repo", "init")
-    killed_with_data = uncommitted = snaps_before = 0
+    # How long one such backup takes on this machine now (fast idle, slow under load): the
+    # kill points are spread over that span, so they land inside the run on any machine.
+    _fresh(src, rnd, 100)
+    start = time.monotonic()
+    dro(repo, "backup", str(src))
+    span = time.monotonic() - start
+    killed_with_data = uncommitted = 0
+    snaps_before = _count_snapshots(repo)
     for i in range(20):
-        # New content every round so each run has real work to be killed in.
-        for j in range(3):
-            (src / f"big{j}.bin").write_bytes(rnd.randbytes(8 << 20))
-        (src / "small" / f"f{i}.txt").write_text(f"round {i}")
+        _fresh(src, rnd, i)
         before = _entries(repo)
         proc = subprocess.Popen([*DRO, "backup", str(src)], env=_env(repo), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         if i % 3 == 2:  # anywhere, startup included
-            time.sleep(rnd.uniform(0.2, 3.0))
+            time.sleep(rnd.uniform(0.05, 0.9) * span)
         else:  # once the run writes packs (the machine may be slow to start it), a bit later
             deadline = time.monotonic() + 120
             while _entries(repo) == before and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(rnd.uniform(0.0, 0.5))
+                time.sleep(0.01)
+            time.sleep(rnd.uniform(0.0, 0.25) * span)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_with_data += _entries(repo) != before

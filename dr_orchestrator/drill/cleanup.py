@@ -14,7 +14,6 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -124,8 +123,3 @@ def clean_all(targets: list[DrillTarget], runner_for: Callable[[str], Any] | Non
               resolve_secret: Callable[[str], str] | None = None) -> list[CleanupResult]:
     """Attempt every target even when one fails; the results say which did not go."""
     return [clean_target(t, runner_for, resolve_secret) for t in targets]
-
-
-def remaining(targets: list[DrillTarget]) -> list[DrillTarget]:
-    """Local path targets still present (for tests and `--cleanup` reports)."""
-    return [t for t in targets if t.kind == "path" and t.host is None and Path(t.location).exists()]

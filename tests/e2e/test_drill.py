@@ -59,7 +59,13 @@ def test_failed_check_still_cleans_up_and_exits_1(shop, tmp_path):
 
 
 def test_rto_miss_exits_1_and_says_which_service_by_how_much(shop, tmp_path):
-    runbook = shop.variant("tight-rto", lambda d: d["services"]["api"].__setitem__("rto", "1s"))
+    def tight_api(data):
+        # The miss must not depend on the machine's speed: a 2 s wait against a 1 s RTO always misses.
+        data["services"]["api"]["rto"] = "1s"
+        data["services"]["api"]["failover"].insert(0, {"name": "settle", "kind": "wait", "duration": "2s",
+                                                       "estimate": "2s"})
+
+    runbook = shop.variant("tight-rto", tight_api)
     out = shop.dro("drill", "RUNBOOK", "--report-dir", str(tmp_path / "r"), runbook=runbook)
     assert out.returncode == 1, out.stdout + out.stderr
     data = report_json(tmp_path / "r")

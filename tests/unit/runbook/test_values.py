@@ -176,3 +176,71 @@ def test_examples_parse_identically_on_both_paths() -> None:
         assert not issues
         fast = fastyaml.parse(text)
         assert fast is fastyaml.UNSUPPORTED or fast == slow, path
+
+
+# Plain scalars where YAML 1.2 and a naive YAML → JSON conversion disagree, plus ordinary ones.
+_TRICKY = ["~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "FALSE", "yes", "no", "on",
+           "0", "-0", "007", "-012", "+4", "+.5", "-.5", ".5", "3.", "1e3", "1E5", "-1.5e-3", "1_000",
+           "0x1f", "0o17", "0b101", ".inf", "-.inf", ".nan", "nan", "inf", "NaN", "1.5.3", "10.0.0.1",
+           "12:30", "2024-01-01", "5s", "svc-007", "a b", "x#y", "http://h:80/p", "-x", "é", "日本"]
+_KEYS = ["a", "b-c", "1", "007", "true", "~", "x.y", "k"]
+
+
+@st.composite
+def _yaml_docs(draw: st.DrawFn) -> str:
+    """A mapping of plain, quoted and flow-list values written the way people write runbooks."""
+    lines = []
+    for key in draw(st.lists(st.sampled_from(_KEYS), min_size=1, max_size=6)):
+        style = draw(st.sampled_from(["plain", "dq", "sq", "flow", "block", "nested"]))
+        value = draw(st.sampled_from(_TRICKY))
+        if style == "plain":
+            lines.append(f"{key}: {value}")
+        elif style == "dq":
+            lines.append(f'{key}: "{value}"')
+        elif style == "sq":
+            lines.append(f"{key}: '{value}'")
+        elif style == "flow":
+            items = draw(st.lists(st.sampled_from(_TRICKY), max_size=4))
+            lines.append(f"{key}: [{', '.join(items)}]")
+        elif style == "block":
+            lines.append(f"{key}:")
+            lines += [f"  - {v}" for v in draw(st.lists(st.sampled_from(_TRICKY), min_size=1, max_size=3))]
+        else:
+            lines.append(f"{key}:\n  inner: {value}\n  other: \"{value}\"")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_yaml_docs())
+def test_fast_yaml_path_agrees_with_the_reference_path(text: str) -> None:
+    """rapidyaml (JSON or tree walk) gives exactly what the PyYAML path gives, or declines."""
+    slow, _, issues = _parse_slow(text, "t.yaml")
+    fast = fastyaml.parse(text)
+    if issues:  # duplicate keys, invalid YAML: only the reference path may answer
+        assert fast is fastyaml.UNSUPPORTED
+        return
+    assert fast is fastyaml.UNSUPPORTED or _same(fast, slow), text
+
+
+def _same(a: object, b: object) -> bool:
+    """Equality that also tells 1 from 1.0 and True from 1, and treats nan as equal to nan."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)  # type: ignore[index]
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+    if isinstance(a, float) and a != a:
+        return b != b
+    return a == b
+
+
+def test_large_plain_runbooks_take_the_json_path() -> None:
+    """The point of the JSON path: a big ordinary runbook must not fall back to the tree walk."""
+    text = "services:\n" + "".join(f"  svc-{i:04d}:\n    site: primary\n    depends_on: [svc-{i - 1:04d}]\n"
+                                   f"    rto: 5m\n    port: {8000 + i}\n" for i in range(1, 200))
+    import ryml
+
+    tree = ryml.parse_in_arena(text.encode())
+    assert fastyaml._json_safe(ryml.emit_json_malloc(tree, tree.root_id()))
+    assert fastyaml.parse(text) == _parse_slow(text, "t.yaml")[0]

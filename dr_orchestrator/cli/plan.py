@@ -9,8 +9,8 @@ import typer
 from dr_orchestrator.cli.common import console
 from dr_orchestrator.errors import ValidationFailed
 
-# The use cases are imported inside the commands: planning pulls in networkx, which
-# other commands (and `dro --help`) should not pay for at start-up.
+# The use cases are imported inside the commands: `dro --help` and the other commands
+# should not pay for the planner and the runbook models at start-up.
 
 
 def register(app: typer.Typer) -> None:
@@ -37,14 +37,16 @@ def register(app: typer.Typer) -> None:
         of its measured durations in recent drills instead of the runbook's `estimate:`.
         """
         from dr_orchestrator.app import plan as plan_app
+        from dr_orchestrator.gcpause import gc_paused
         from dr_orchestrator.planning.render import table_renderable
 
         plan_app.check_format(fmt, plan_app.FORMATS)
-        result = plan_app.plan(runbook, action, service, strict, use_history=history)
-        if fmt == "table":
-            console.print(table_renderable(result.plan))
-        else:
-            sys.stdout.write(plan_app.render(result.plan, fmt))
+        with gc_paused():  # a one-shot command over a big object graph: see gcpause
+            result = plan_app.plan(runbook, action, service, strict, use_history=history)
+            if fmt == "table":
+                console.print(table_renderable(result.plan))
+            else:
+                sys.stdout.write(plan_app.render(result.plan, fmt))
         if strict and result.issues:
             raise ValidationFailed(result.issues, f"{len(result.issues)} estimate(s) over an RTO")
 

@@ -27,7 +27,10 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in ("text", "json"):
             raise BadInput(f"unknown format {fmt!r}", "use --format text or --format json")
-        report = app_runbook.validate(runbook, strict=strict)
+        from dr_orchestrator.gcpause import gc_paused
+
+        with gc_paused():  # a one-shot command over a big object graph: see gcpause
+            report = app_runbook.validate(runbook, strict=strict)
         # Errors leave through a DRError so main() prints them and exits 2.
         if fmt == "json":
             print_json(report.to_dict())

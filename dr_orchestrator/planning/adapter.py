@@ -43,6 +43,24 @@ def step_label(step: Any) -> str:
     return str(getattr(step, "name", None) or getattr(step, "kind", "step"))
 
 
+def _planned(service: str, index: int, step: Any, origin: str | None, measured: Mapping[str, float]) -> PlannedStep:
+    label = step_label(step)
+    key = f"{service}/{label}" if measured else ""
+    return PlannedStep(
+        service=service,
+        index=index,
+        name=label,
+        kind=str(getattr(step, "kind", "step")),
+        estimate_s=measured[key] if key in measured else step_estimate(step),
+        measured=key in measured,
+        timeout_s=seconds(getattr(step, "timeout", None)),
+        retries=int(getattr(step, "retries", 0) or 0),
+        on_failure=str(getattr(step, "on_failure", "abort")),
+        playbook=origin,
+        spec=step,
+    )
+
+
 def runbook_file(runbook: Any) -> str:
     path = getattr(runbook, "path", None)
     return str(path) if path is not None else "<runbook>"
@@ -103,22 +121,7 @@ def plan_input(runbook: Any, action: str, measured: Mapping[str, float] | None =
     for name, svc in runbook.services.items():
         raw_steps = list(getattr(svc, action, None) or [])
         flat = expander.flatten(raw_steps, None, f"service {name!r} {action}") if raw_steps else []
-        steps = tuple(
-            PlannedStep(
-                service=name,
-                index=i,
-                name=step_label(step),
-                kind=str(getattr(step, "kind", "step")),
-                estimate_s=measured.get(f"{name}/{step_label(step)}", step_estimate(step)),
-                measured=f"{name}/{step_label(step)}" in measured,
-                timeout_s=seconds(getattr(step, "timeout", None)),
-                retries=int(getattr(step, "retries", 0) or 0),
-                on_failure=str(getattr(step, "on_failure", "abort")),
-                playbook=origin,
-                spec=step,
-            )
-            for i, (step, origin) in enumerate(flat)
-        )
+        steps = tuple(_planned(name, i, step, origin, measured) for i, (step, origin) in enumerate(flat))
         recovery = getattr(svc, "recovery_site", None)
         if recovery is None and callable(recovery_site_for):
             if not default_recovery:

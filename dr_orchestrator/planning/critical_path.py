@@ -14,12 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from dr_orchestrator.planning.graph import DepGraph
 from dr_orchestrator.planning.model import RtoFinding
-
-if TYPE_CHECKING:  # networkx costs ~0.25 s to import: only commands that plan pay it
-    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -30,20 +27,22 @@ class Schedule:
     total_s: float
 
 
-def schedule(graph: nx.DiGraph, durations: Mapping[str, float],
+def schedule(graph: DepGraph, durations: Mapping[str, float],
              order: Iterable[str] | None = None) -> Schedule:
     """ASAP offsets and the critical path of an acyclic dependency graph.
 
     `order` is a topological order if the caller has one already (saves a pass).
     """
-    import networkx as nx
+    if order is None:
+        from dr_orchestrator.planning.waves import generations
 
+        order = [name for gen in generations(graph) for name in gen]
     start: dict[str, float] = {}
     finish: dict[str, float] = {}
     # The dependency that finishes last: the one a service actually waits for.
     binding: dict[str, str | None] = {}
     pred = graph.pred
-    for node in nx.topological_sort(graph) if order is None else order:
+    for node in order:
         best: str | None = None
         best_finish = 0.0
         for dep in pred[node]:

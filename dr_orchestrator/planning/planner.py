@@ -25,8 +25,7 @@ def plan_from_input(inp: PlanInput, action: str, services: Iterable[str] | None 
     graph = full
     if requested:
         keep = closure(full, requested)
-        # subgraph keeps the original (runbook) node order, which waves rely on
-        graph = full.subgraph([n for n in full if n in keep])
+        graph = full.subgraph(keep)  # (keeps the runbook order, which waves rely on)
     gens = generations(graph)  # raises BadInput on a cycle
     waves = [Wave(index=i, services=tuple(gen)) for i, gen in enumerate(gens)]
     durations = {name: inp.services[name].duration_s for name in graph}

@@ -158,7 +158,7 @@ def render_json(plan: Plan) -> str:
     for key, value in data.items():
         if key in ("waves", "services") and value:
             items = ([json.dumps(v) for v in value] if isinstance(value, list)
-                     else [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in value.items()])
+                     else [json.dumps({k: v})[1:-1] for k, v in value.items()])  # one C call per line
             open_, close = ("[", "]") if isinstance(value, list) else ("{", "}")
             body = ",\n    ".join(items)
             lines.append(f"  {json.dumps(key)}: {open_}\n    {body}\n  {close}")

@@ -12,27 +12,18 @@ order is part of each service's own failback steps, not of the wave order.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from dr_orchestrator.planning.graph import check_acyclic
-
-if TYPE_CHECKING:  # networkx costs ~0.25 s to import: only commands that plan pay it
-    import networkx as nx
+from dr_orchestrator.planning.graph import DepGraph, check_acyclic, topological_generations
 
 
-def generations(graph: nx.DiGraph) -> list[list[str]]:
+def generations(graph: DepGraph) -> list[list[str]]:
     """Topological generations, each in graph (runbook) order; raises BadInput naming a cycle.
 
     This is the plan's single topological pass: waves come from it, and flattened it
     is the order the schedule walks in.
     """
-    import networkx as nx
-
-    try:
-        gens = list(nx.topological_generations(graph))
-    except nx.NetworkXUnfeasible:
+    gens = topological_generations(graph)
+    if gens is None:
         check_acyclic(graph)  # raises with the cycle spelt out
-        raise
+        raise AssertionError("unreachable: no generations means a cycle")
     order = {name: i for i, name in enumerate(graph)}
     return [sorted(gen, key=order.__getitem__) for gen in gens]
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -43,6 +44,11 @@ def parse_duration(value: Any) -> timedelta:
         raise ValueError(f"expected a duration such as '30s', '15m' or '1h30m', got {type(value).__name__}")
     if isinstance(value, int | float):
         raise ValueError(f"duration {value!r} has no unit; write e.g. '{value}s' or '{value}m'")
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=4096)  # a big runbook repeats the same few spellings ('5s', '1h') thousands of times
+def _parse_text(value: str) -> timedelta:
     text = value.strip().replace(" ", "")
     if not text or not _DURATION_RE.match(text):
         raise ValueError(f"invalid duration {value!r}; write e.g. '30s', '15m', '1h30m' or '7d' "

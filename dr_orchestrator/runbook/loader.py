@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from dr_orchestrator.errors import Issue
 from dr_orchestrator.runbook.describe import describe
 from dr_orchestrator.runbook.models import DataClass, Metadata, Runbook, RunbookFragment, Service, Site
-from dr_orchestrator.runbook.secrets import literal_secret_reason
+from dr_orchestrator.runbook.secrets import SECRET_KEY_NAMES, literal_secret_reason
 from dr_orchestrator.runbook.suggest import did_you_mean
 from dr_orchestrator.runbook.typecheck import check, check_salvage
 from dr_orchestrator.runbook.yamlpos import PathKey, Pos, SourceMap, display_path, load_yaml
@@ -70,7 +71,8 @@ def load(path: Path, variables: dict[str, Any] | None = None) -> Loaded:
             raw[section] = {}
     if variables:
         raw["variables"] = {**(raw["variables"] if isinstance(raw["variables"], dict) else {}), **variables}
-    _substitute(raw, smap, out.issues, builtins(path))
+    if smap.dollar:  # (no '$' in any of the files: no ${var} to substitute)
+        _substitute(raw, smap, out.issues, builtins(path))
     scan_secrets(raw, (), smap, out.issues)
     out.names = {s: set(raw[s]) if isinstance(raw[s], dict) else set() for s in SECTIONS}
     out.runbook = _build(raw, smap, out.issues, out.salvaged)
@@ -134,6 +136,7 @@ def _includes(doc: dict[str, Any], path: Path, smap: SourceMap, out: Loaded, sta
             continue
         out.issues.extend(issues)
         out.files.append(target)
+        smap.dollar = smap.dollar or fmap.dollar
         if frag is None:
             continue
         if not isinstance(frag, dict):
@@ -202,11 +205,14 @@ def _subst_node(node: Any, path: PathKey, variables: dict[str, Any], smap: Sourc
                 issues: list[Issue]) -> Any:
     """`${name}` in every string below `node` (containers are updated in place)."""
     if isinstance(node, dict):
+        keyed: list[str] = []
         for key, value in node.items():
             if isinstance(value, dict | list) or (isinstance(value, str) and "$" in value):
                 node[key] = _subst_node(value, path + (key,), variables, smap, issues)
+            if isinstance(key, str) and "$" in key:
+                keyed.append(key)
         # Keys may use variables too (drill path maps: `${demo}/recovery: ${demo}/drill`).
-        for key in [k for k in node if isinstance(k, str) and "$" in k]:
+        for key in keyed:
             new_key = str(_subst_node(key, path + (key,), variables, smap, issues))
             if new_key != key:
                 node[new_key] = node.pop(key)
@@ -242,18 +248,27 @@ def _subst_node(node: Any, path: PathKey, variables: dict[str, Any], smap: Sourc
 
 
 def scan_secrets(node: Any, path: PathKey, smap: SourceMap, issues: list[Issue]) -> None:
+    """Report every string that looks like a literal secret (one pass over the whole document)."""
     if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, str):
-                _secret_leaf(str(key), value, path + (key,), smap, issues)
-            else:
-                scan_secrets(value, path + (key,), smap, issues)
+        pairs: Any = node.items()
+        keyed = True
     elif isinstance(node, list):
-        for index, value in enumerate(node):
-            if isinstance(value, str):
-                _secret_leaf(None, value, path + (index,), smap, issues)
-            else:
-                scan_secrets(value, path + (index,), smap, issues)
+        pairs, keyed = enumerate(node), False
+    else:
+        return
+    for key, value in pairs:
+        if isinstance(value, str):
+            # Inline fast exit of literal_secret_reason: nearly every value is short and plain.
+            if len(value) >= 40 or "@" in value or "=" in value or "-----" in value or "AKIA" in value \
+                    or "ASIA" in value or (keyed and _secret_key_name(key)):
+                _secret_leaf(str(key) if keyed else None, value, path + (key,), smap, issues)
+        elif isinstance(value, dict | list):
+            scan_secrets(value, path + (key,), smap, issues)
+
+
+@cache
+def _secret_key_name(key: object) -> bool:
+    return isinstance(key, str) and SECRET_KEY_NAMES.match(key) is not None
 
 
 def _secret_leaf(key: str | None, value: str, path: PathKey, smap: SourceMap, issues: list[Issue]) -> None:

@@ -39,6 +39,8 @@ class SourceMap:
         self._keys: dict[PathKey, Pos] = keys if keys is not None else {}
         self._values: dict[PathKey, Pos] = values if values is not None else {}
         self._pending: list[Callable[[SourceMap], None]] = []
+        # False when the text this map describes has no '$' at all: nothing to substitute.
+        self.dollar = True
         self._lock = threading.RLock()  # executor threads may ask for positions at once
 
     def later(self, fn: Callable[[SourceMap], None]) -> None:
@@ -123,8 +125,11 @@ def parse_yaml(text: str, name: str) -> tuple[Any, SourceMap, list[Issue]]:
         smap = SourceMap()
         smap.values[()] = Pos(name, 1, 1)
         smap.later(lambda target: _positions_into(text, name, target))
-        return data, smap, []
-    return _parse_slow(text, name)
+        issues: list[Issue] = []
+    else:
+        data, smap, issues = _parse_slow(text, name)
+    smap.dollar = "$" in text
+    return data, smap, issues
 
 
 def _positions_into(text: str, name: str, smap: SourceMap) -> None:

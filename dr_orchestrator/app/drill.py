@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from dr_orchestrator.app import execute as app_exec
+from dr_orchestrator.app.locations import history_backend
 from dr_orchestrator.drill import cleanup as drill_cleanup
 from dr_orchestrator.drill import history
 from dr_orchestrator.drill.isolation import DrillTarget, isolate
@@ -217,17 +218,6 @@ def _resolve(runbook: Any) -> Any:
     from dr_orchestrator.runbook.secrets import SecretRef
 
     return lambda ref: SecretRef(ref).resolve(runbook.base_dir)
-
-
-def history_backend(runbook: Any) -> Any:
-    from dr_orchestrator.app.locations import history_url
-    from dr_orchestrator.storage.registry import open_backend
-
-    recovery = [n for n, s in runbook.sites.items() if s.role == "recovery"]
-    if not recovery:
-        return None
-    site = recovery[0]
-    return open_backend(history_url(runbook, site), dict(runbook.sites[site].storage_options))
 
 
 def drill(runbook_path: str | Path, opts: DrillOptions) -> DrillResult:

@@ -9,6 +9,7 @@ A site's `storage` URL is the root of that site's DR storage. Inside it:
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from dr_orchestrator.errors import BadInput
@@ -45,3 +46,17 @@ def runs_url(runbook: Runbook, site: str) -> str:
 
 def history_url(runbook: Runbook, site: str) -> str:
     return join_url(site_of(runbook, site).storage, "history")
+
+
+def history_backend(runbook: Runbook) -> Any:
+    """The backend holding the runbook's drill history (its first recovery site), or None.
+
+    Here rather than with the drill use case so `dro plan` reads measured durations without
+    importing the executor, the reports and their templates."""
+    from dr_orchestrator.storage.registry import open_backend
+
+    recovery = [n for n, s in runbook.sites.items() if s.role == "recovery"]
+    if not recovery:
+        return None
+    site = recovery[0]
+    return open_backend(history_url(runbook, site), dict(runbook.sites[site].storage_options))

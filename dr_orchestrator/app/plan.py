@@ -28,7 +28,7 @@ def measured_estimates(runbook: Any) -> dict[str, float]:
 
     Best effort: a plan must not fail because the history location is unreachable.
     """
-    from dr_orchestrator.app.drill import history_backend
+    from dr_orchestrator.app.locations import history_backend
     from dr_orchestrator.drill import history
 
     try:

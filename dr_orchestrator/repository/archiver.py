@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dr_orchestrator.errors import BadInput
+from dr_orchestrator.errors import BadInput, IntegrityError
 from dr_orchestrator.repository.chunker import data_segments, iter_chunks, make_chunker
 from dr_orchestrator.repository.format import BLOB_DATA, BLOB_TREE
 from dr_orchestrator.repository.packer import BlobEncoder, Packer, Uploader
 from dr_orchestrator.repository.progress import NullProgress, Progress
 from dr_orchestrator.repository.streams import StreamSource
-from dr_orchestrator.repository.tree import Node, encode_tree, node_from_stat
+from dr_orchestrator.repository.tree import Node, encode_tree, group_name, node_from_stat, same_meta, user_name
 
 if TYPE_CHECKING:
     from dr_orchestrator.repository.repo import Repository
@@ -185,15 +185,16 @@ class Archiver:
         self.uploader.close()
         return tree_id
 
-    def _parent_nodes(self, tree_id: str | None) -> dict[str, Node]:
+    def _parent_nodes(self, tree_id: str | None) -> dict[str, dict[str, Any]]:
+        """The parent snapshot's nodes of one directory, as raw JSON objects by name."""
         if tree_id is None:
             return {}
         try:
-            return {n.name: n for n in self.repo.load_tree(tree_id)}
+            return self.repo.load_tree_dicts(tree_id)
         except Exception:  # noqa: BLE001 - a damaged parent only costs re-reading
             return {}
 
-    def _virtual(self, fspath: str, spec: Spec, parent: dict[str, Node]) -> list[Node]:
+    def _virtual(self, fspath: str, spec: Spec, parent: dict[str, dict[str, Any]]) -> list[Node]:
         nodes = []
         for name, item in sorted(spec.items()):
             full = os.path.join(fspath, name)
@@ -203,15 +204,14 @@ class Archiver:
                 except OSError:
                     node = Node(name=name, type="dir", mode=0o755, mtime_ns=time.time_ns())
                 node.type = "dir"
-                pnode = parent.get(name)
-                sub = self._parent_nodes(pnode.subtree if pnode and pnode.type == "dir" else None)
+                sub = self._parent_nodes(_subtree(parent.get(name)))
                 node.subtree = self.store_tree(self._virtual(full, item, sub))
                 self.stats.dirs += 1
                 nodes.append(node)
             elif item[0] == "path":
                 n = self._entry(item[1], name, parent.get(name))
                 if n is not None:
-                    nodes.append(n)
+                    nodes.append(_as_node(n))
             else:
                 nodes.append(self._stream(name, item[1]))
         return nodes
@@ -219,26 +219,43 @@ class Archiver:
     def _excluded(self, path: str, name: str) -> bool:
         return any(fnmatch.fnmatchcase(path, pat) or fnmatch.fnmatchcase(name, pat) for pat in self.excludes)
 
-    def _entry(self, path: str, name: str, pnode: Node | None) -> Node | None:
-        if self._excluded(path, name):
+    def _entry(self, path: str, name: str, pnode: dict[str, Any] | None,
+               entry: os.DirEntry[str] | None = None) -> Node | dict[str, Any] | None:
+        """The node of one directory entry, or the parent's own node object `pnode` when nothing
+        about the entry changed (then the caller may reuse the parent's whole tree)."""
+        if self.excludes and self._excluded(path, name):
             return None
         try:
-            st = os.lstat(path)
+            st = entry.stat(follow_symlinks=False) if entry is not None else os.lstat(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
             self.stats.errors.append(f"{path}: {exc.strerror}")
             return None
+        if pnode is not None and st.st_nlink == 1 and stat_mod.S_ISREG(st.st_mode) and \
+                same_meta(pnode, st, "file", user_name(self.users, st.st_uid), group_name(self.groups, st.st_gid)) \
+                and self._content_known(pnode):
+            # Unchanged file (the common case of an incremental backup): no Node, no re-encoding.
+            self.stats.files += 1
+            self.stats.bytes += st.st_size
+            self.stats.files_unmodified += 1
+            self.progress.advance(st.st_size, 1)
+            return pnode
         node = node_from_stat(name, st, self.users, self.groups)
         try:
             if node.type == "dir":
                 self.stats.dirs += 1
-                psub = pnode.subtree if pnode and pnode.type == "dir" else None
+                psub = _subtree(pnode)
                 node.subtree = self._dir(path, self._parent_nodes(psub), psub)
+                if pnode is not None and psub == node.subtree and same_meta(pnode, st, "dir", node.user, node.group):
+                    return pnode
             elif node.type == "file":
                 self._file(path, st, node, pnode)
             elif node.type == "symlink":
                 node.target = os.readlink(path)
+                if pnode is not None and pnode.get("target") == node.target and \
+                        same_meta(pnode, st, "symlink", node.user, node.group):
+                    return pnode
         except FileNotFoundError:
             return None
         except PermissionError as exc:
@@ -246,19 +263,38 @@ class Archiver:
             return None
         return node
 
-    def _dir(self, path: str, parent: dict[str, Node], parent_id: str | None = None) -> str:
+    def _dir(self, path: str, parent: dict[str, dict[str, Any]], parent_id: str | None = None) -> str:
         with os.scandir(path) as it:
-            names = sorted(e.name for e in it)
-        nodes = []
-        for name in names:
-            n = self._entry(os.path.join(path, name), name, parent.get(name))
-            if n is not None:
-                nodes.append(n)
+            entries = sorted(it, key=_name_of)
+        items: list[Node | dict[str, Any]] = []
+        reuse = parent_id is not None
+        for e in entries:
+            item = self._entry(e.path, e.name, parent.get(e.name), e)
+            if item is not None:
+                items.append(item)
+                if type(item) is not dict:
+                    reuse = False
         self._maybe_check_lock()
-        if parent_id is not None and len(nodes) == len(parent) and \
-                all(not any(isinstance(c, Future) for c in n.content) and parent.get(n.name) == n for n in nodes):
-            return parent_id  # unchanged directory: reuse the parent's tree without re-encoding it
-        return self.store_tree(nodes)
+        if reuse and parent_id is not None and len(items) == len(parent):
+            return parent_id  # every entry is the parent's own node: reuse its tree without re-encoding
+        return self.store_tree([_as_node(x) for x in items])
+
+    def _content_known(self, pnode: dict[str, Any]) -> bool:
+        """The parent's content list is well formed and every blob it names is in the index."""
+        content = pnode.get("content")
+        if not isinstance(content, list):
+            return False
+        index = self.index
+        for c in content:
+            if type(c) is str:
+                try:
+                    if bytes.fromhex(c) not in index:
+                        return False
+                except ValueError:
+                    return False
+            elif type(c) is not int or c < 0:
+                return False
+        return True
 
     def _maybe_check_lock(self) -> None:
         if time.monotonic() - self._last_check > 5:
@@ -271,18 +307,17 @@ class Archiver:
             if self.index.pending() >= _INDEX_EVERY:
                 self.index.write_new(self.repo.backend, self.keys, self.retain_until)
 
-    def _file(self, path: str, st: os.stat_result, node: Node, pnode: Node | None) -> None:
+    def _file(self, path: str, st: os.stat_result, node: Node, pnode: dict[str, Any] | None) -> None:
         self.stats.files += 1
         self.stats.bytes += st.st_size
         if st.st_nlink > 1 and (st.st_dev, st.st_ino) in self.hardlinks:
             node.content = self.hardlinks[(st.st_dev, st.st_ino)]
             self.stats.files_unmodified += 1
             return
-        if (pnode is not None and pnode.type == "file" and pnode.size == st.st_size
-                and pnode.mtime_ns == st.st_mtime_ns and pnode.ctime_ns == st.st_ctime_ns
-                and pnode.inode == st.st_ino
-                and all(bytes.fromhex(c) in self.index for c in pnode.data_blobs())):
-            node.content = list(pnode.content)
+        if (pnode is not None and pnode.get("type") == "file" and pnode.get("size") == st.st_size
+                and pnode.get("mtime_ns") == st.st_mtime_ns and pnode.get("ctime_ns") == st.st_ctime_ns
+                and pnode.get("inode") == st.st_ino and self._content_known(pnode)):
+            node.content = list(pnode["content"])
             self.stats.files_unmodified += 1
             self.progress.advance(st.st_size, 1)
         else:
@@ -360,6 +395,27 @@ class Archiver:
 
 class _SmallFile(Future):  # type: ignore[type-arg]
     """Marks the future of a `_small_job` (its result is (content, size, error))."""
+
+
+def _name_of(e: os.DirEntry[str]) -> str:
+    return e.name
+
+
+def _subtree(pnode: dict[str, Any] | None) -> str | None:
+    if pnode is None or pnode.get("type") != "dir":
+        return None
+    sub = pnode.get("subtree")
+    return sub if isinstance(sub, str) else None
+
+
+def _as_node(item: Node | dict[str, Any]) -> Node:
+    """A parent's reused node object as a `Node` (when its directory changed and is re-encoded)."""
+    if isinstance(item, Node):
+        return item
+    try:
+        return Node.from_json(item)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise IntegrityError("the parent snapshot holds a malformed node", "run `dro verify`") from exc
 
 
 def _open_ro(path: str) -> int:

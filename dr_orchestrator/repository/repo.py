@@ -45,7 +45,7 @@ from dr_orchestrator.repository.locks import DEFAULT_TTL, RepoLock
 from dr_orchestrator.repository.progress import Progress
 from dr_orchestrator.repository.snapshot import Snapshot, select
 from dr_orchestrator.repository.streams import StreamSource
-from dr_orchestrator.repository.tree import Node, decode_tree
+from dr_orchestrator.repository.tree import Node, decode_tree, decode_tree_dicts
 from dr_orchestrator.storage.base import Backend
 
 if TYPE_CHECKING:
@@ -181,6 +181,11 @@ class Repository:
                 self._trees.clear()
             self._trees[tree_id] = nodes
         return nodes
+
+    def load_tree_dicts(self, tree_id: str) -> dict[str, dict[str, Any]]:
+        """A tree's nodes as raw JSON objects by name (what the archiver compares against)."""
+        raw = self.read_blob(bytes.fromhex(tree_id), BLOB_TREE, "tree")
+        return decode_tree_dicts(raw, f"tree {tree_id[:16]}")
 
     def snapshots(self) -> list[Snapshot]:
         # Always list (other processes add and forget snapshots); decode each one once.

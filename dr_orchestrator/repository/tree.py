@@ -105,26 +105,66 @@ def decode_tree(raw: bytes, what: str) -> list[Node]:
     return nodes
 
 
+def decode_tree_dicts(raw: bytes, what: str) -> dict[str, dict[str, Any]]:
+    """A tree's nodes as raw JSON objects by name, without building `Node`s: the archiver compares
+    them with fresh `lstat` results and reuses them verbatim (a no-change backup builds no nodes).
+    Only the shape is checked here; a node is trusted only after it matched (`same_meta`) and its
+    content passed the archiver's checks, and `Node.from_json` + `decode_tree` rules apply the
+    moment it is rebuilt."""
+    try:
+        doc = json.loads(raw)
+        out = {d["name"]: d for d in doc["nodes"] if isinstance(d, dict) and isinstance(d.get("name"), str)}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"{what} is not a valid tree") from exc
+    if len(out) != len(doc["nodes"]):
+        raise IntegrityError(f"{what} names a node twice or has a malformed node", "the snapshot was refused")
+    return out
+
+
+def same_meta(d: dict[str, Any], st: os.stat_result, kind: str, user: str, group: str) -> bool:
+    """True when the stored node `d` has exactly the metadata `node_from_stat` would record for `st`
+    (for a file including size, ctime, inode, device and link count; not its content)."""
+    if (d.get("type") != kind or d.get("mtime_ns") != st.st_mtime_ns or d.get("mode") != stat_mod.S_IMODE(st.st_mode)
+            or d.get("uid") != st.st_uid or d.get("gid") != st.st_gid
+            or d.get("user") != user or d.get("group") != group):
+        return False
+    if kind == "file":
+        return (d.get("size") == st.st_size and d.get("ctime_ns") == st.st_ctime_ns and d.get("inode") == st.st_ino
+                and d.get("dev") == st.st_dev and d.get("nlink") == st.st_nlink)
+    return True
+
+
+def kind_of(m: int) -> str:
+    if stat_mod.S_ISREG(m):
+        return "file"
+    if stat_mod.S_ISDIR(m):
+        return "dir"
+    if stat_mod.S_ISLNK(m):
+        return "symlink"
+    if stat_mod.S_ISFIFO(m):
+        return "fifo"
+    if stat_mod.S_ISCHR(m):
+        return "chardev"
+    if stat_mod.S_ISBLK(m):
+        return "blockdev"
+    return "socket"
+
+
 def node_from_stat(name: str, st: os.stat_result, users: dict[int, str], groups: dict[int, str]) -> Node:
     m = st.st_mode
-    if stat_mod.S_ISREG(m):
-        kind = "file"
-    elif stat_mod.S_ISDIR(m):
-        kind = "dir"
-    elif stat_mod.S_ISLNK(m):
-        kind = "symlink"
-    elif stat_mod.S_ISFIFO(m):
-        kind = "fifo"
-    elif stat_mod.S_ISCHR(m):
-        kind = "chardev"
-    elif stat_mod.S_ISBLK(m):
-        kind = "blockdev"
-    else:
-        kind = "socket"
+    kind = kind_of(m)
     return Node(name=name, type=kind, mode=stat_mod.S_IMODE(m), uid=st.st_uid, gid=st.st_gid,
                 user=_name(users, st.st_uid, True), group=_name(groups, st.st_gid, False),
                 mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, inode=st.st_ino, dev=st.st_dev,
                 nlink=st.st_nlink, size=st.st_size if kind == "file" else 0, rdev=st.st_rdev)
+
+
+def user_name(cache: dict[int, str], uid: int) -> str:
+    return cache[uid] if uid in cache else _name(cache, uid, True)
+
+
+def group_name(cache: dict[int, str], gid: int) -> str:
+    return cache[gid] if gid in cache else _name(cache, gid, False)
 
 
 def _name(cache: dict[int, str], ident: int, user: bool) -> str:

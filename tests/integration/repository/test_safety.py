@@ -220,3 +220,34 @@ def test_prune_refused_while_a_backup_runs(local_repo: Repository, tmp_path: Pat
         t.join()
     assert isinstance(result[0], Snapshot)
     assert Repository.open(local_repo.backend, "correct horse").prune().packs_deleted == 0
+
+
+def test_unchanged_trees_are_reused_and_metadata_changes_recorded(local_repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "a" / "deep").mkdir(parents=True)
+    (src / "b").mkdir()
+    (src / "a" / "deep" / "x.txt").write_text("x" * 1000)
+    (src / "a" / "y.txt").write_text("y")
+    (src / "b" / "z.txt").write_text("z")
+    os.symlink("y.txt", src / "a" / "link")
+    first = local_repo.backup([str(src)])
+    again = local_repo.backup([str(src)])
+    assert again.tree == first.tree  # nothing changed: the very same trees, nothing re-encoded
+    assert (again.summary["files_unmodified"], again.summary["blobs_new"]) == (3, 0)
+
+    def subtree(snap: Snapshot, *parts: str) -> str | None:
+        node = local_repo.find_node(snap, str(src / Path(*parts)))
+        return node.subtree
+
+    os.chmod(src / "a" / "deep" / "x.txt", 0o600)  # metadata only (and ctime: the file is re-read)
+    third = local_repo.backup([str(src)])
+    assert third.tree != first.tree
+    assert (third.summary["files_unmodified"], third.summary["files_changed"]) == (2, 1)
+    assert subtree(third, "b") == subtree(first, "b")
+    assert subtree(third, "a", "deep") != subtree(first, "a", "deep")
+    assert local_repo.find_node(third, str(src / "a" / "deep" / "x.txt")).mode == 0o600
+    out = tmp_path / "out"
+    local_repo.restore(third, str(out))
+    restored = out / str(src).lstrip("/")
+    assert (restored / "a" / "deep" / "x.txt").stat().st_mode & 0o777 == 0o600
+    assert os.readlink(restored / "a" / "link") == "y.txt"

@@ -40,8 +40,13 @@ def list_kind(backend: Backend, kind: Kind, *, parallel: int = 8) -> Listing:
 
 def _collect(backend: Backend, prefix: str, kind: Kind) -> Listing:
     root = local_root(backend)
-    infos = list_local(root, prefix) if root is not None else backend.list(prefix)
-    return {i.key: i for i in infos if i.key.startswith(prefix)}
+    if root is not None:  # only ever yields keys under the prefix's directory
+        return {i.key: i for i in list_local(root, prefix)}
+    return {i.key: i for i in backend.list(prefix) if i.key.startswith(prefix)}
+
+
+def is_local(backend: Backend) -> bool:
+    return local_root(backend) is not None
 
 
 def list_repository(backend: Backend, kinds: Iterable[Kind] = layout.LIST_ORDER, *,

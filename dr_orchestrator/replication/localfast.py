@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import dataclasses
+import itertools
 import os
+import resource
+import stat
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dr_orchestrator.storage.base import Backend, ObjectInfo, validate_key
 
 _TMP_PREFIX = ".dro-tmp-"  # LocalBackend's listing skips these names
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 def local_root(backend: Backend) -> Path | None:
@@ -39,50 +41,110 @@ def local_root(backend: Backend) -> Path | None:
     return inner.root if type(inner) is LocalBackend else None
 
 
-def list_local(root: Path, prefix: str, workers: int = 16) -> Iterator[ObjectInfo]:
-    """Like LocalBackend.list(prefix) for a directory prefix ("data/"), but directories are
-    scanned and entries stat'ed in parallel: a walk is latency-bound, not CPU-bound."""
-    base = root / prefix.rstrip("/")
+def list_local(root: Path, prefix: str, workers: int = 8) -> Iterator[ObjectInfo]:
+    """Like LocalBackend.list(prefix) for a directory prefix ("data/"), minus the sorting.
+
+    A cached directory tree is listed fastest by one thread (the work is Python per
+    entry; threads only fight over the GIL: 2-3x slower here). A cold one is bound by
+    the inode reads, where parallel stat()s pay. So the walk starts on this thread and
+    hands the remaining subdirectories to `workers` threads as soon as the kernel
+    reports that the walk had to read from the disk (this thread's block input count).
+    """
+    base = os.path.join(root, prefix.rstrip("/"))
     cut = len(str(root)) + 1
+    reads = _block_reads()
     try:
         top = list(os.scandir(base))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
     dirs = sorted(e.path for e in top if e.is_dir(follow_symlinks=False))
-    files = [e for e in top if e.is_file(follow_symlinks=False) and not e.name.startswith(_TMP_PREFIX)]
+    yield from _stat_entries([e for e in top if not e.is_dir(follow_symlinks=False)], cut)
+    while dirs:
+        yield from _scan(dirs.pop(0), cut)
+        if dirs and workers > 1 and _block_reads() > reads:
+            with ThreadPoolExecutor(workers, thread_name_prefix="dro-scan") as pool:
+                for part in pool.map(lambda d: _scan(d, cut), dirs):
+                    yield from part
+            return
 
-    def stat_all(entries: list[os.DirEntry[str]]) -> list[ObjectInfo]:
-        out = []
+
+def _block_reads() -> int:
+    try:
+        return int(resource.getrusage(resource.RUSAGE_THREAD).ru_inblock)
+    except (AttributeError, OSError):  # no per-thread usage here: count up, so the walk goes parallel
+        return next(_ticks)
+
+
+_ticks = itertools.count()
+
+
+_new = object.__new__
+
+
+def _info_fast(key: str, size: int, mtime: float) -> ObjectInfo:
+    # ObjectInfo(...) through the frozen dataclass __init__ costs ~3 µs (a __setattr__ per
+    # field); filling __dict__ directly gives the same object (same fields, same defaults)
+    # in a third of that. Listing 20,000 objects twice, it is ~0.1 s of a ~1 s run.
+    info = _new(ObjectInfo)
+    info.__dict__.update(key=key, size=size, modified=datetime.fromtimestamp(mtime, UTC), etag=None,
+                         checksums={}, retain_until=None)
+    return info
+
+
+def _info_slow(key: str, size: int, mtime: float) -> ObjectInfo:
+    return ObjectInfo(key=key, size=size, modified=datetime.fromtimestamp(mtime, UTC))
+
+
+if {f.name for f in dataclasses.fields(ObjectInfo)} != {"key", "size", "modified", "etag", "checksums",
+                                                        "retain_until"} or hasattr(ObjectInfo, "__slots__"):
+    _info = _info_slow  # ObjectInfo changed shape: the plain constructor is always right
+else:
+    _info = _info_fast
+
+
+def _stat_entries(entries: list[os.DirEntry[str]], cut: int) -> list[ObjectInfo]:
+    """ObjectInfo of the regular files among `entries` (this is the per-object hot loop)."""
+    out: list[ObjectInfo] = []
+    append, isreg, fromts, posix = out.append, stat.S_ISREG, datetime.fromtimestamp, os.sep == "/"
+    fast = _info is _info_fast
+    for e in entries:
+        name = e.name
+        if name.startswith(_TMP_PREFIX):
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # vanished while we looked: not listed
+        if not isreg(st.st_mode):
+            continue
+        key = e.path[cut:] if posix else e.path[cut:].replace(os.sep, "/")
+        if fast:
+            # As _info_fast, inlined: this loop runs once per object on both sides.
+            info = _new(ObjectInfo)
+            info.__dict__.update(key=key, size=st.st_size, modified=fromts(st.st_mtime, UTC), etag=None,
+                                 checksums={}, retain_until=None)
+            append(info)
+        else:
+            append(_info(key, st.st_size, st.st_mtime))
+    return out
+
+
+def _scan(path: str, cut: int) -> list[ObjectInfo]:
+    out: list[ObjectInfo] = []
+    stack = [path]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        files = []
         for e in entries:
-            try:
-                st = e.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # vanished while we looked: not listed
-            out.append(ObjectInfo(key=e.path[cut:].replace(os.sep, "/"), size=st.st_size,
-                                  modified=datetime.fromtimestamp(st.st_mtime, UTC)))
-        return out
-
-    def scan(path: str) -> list[ObjectInfo]:
-        found: list[os.DirEntry[str]] = []
-        stack = [path]
-        while stack:
-            try:
-                entries = list(os.scandir(stack.pop()))
-            except FileNotFoundError:
-                continue
-            for e in entries:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                elif not e.name.startswith(_TMP_PREFIX):
-                    found.append(e)
-        return stat_all(found)
-
-    chunks = [files[i:i + 256] for i in range(0, len(files), 256)]
-    with ThreadPoolExecutor(workers, thread_name_prefix="dro-scan") as pool:
-        for part in pool.map(stat_all, chunks):
-            yield from part
-        for part in pool.map(scan, dirs):
-            yield from part
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            else:
+                files.append(e)
+        out += _stat_entries(files, cut)
+    return out
 
 
 class LocalReplicaWriter:
@@ -114,7 +176,20 @@ class LocalReplicaWriter:
         """Make everything written so far durable (one syncfs for the whole filesystem)."""
         fd = os.open(self.root, os.O_RDONLY)
         try:
-            if _libc.syncfs(fd) != 0:
+            if _syncfs(fd) != 0:
                 os.sync()
         finally:
             os.close(fd)
+
+
+def _syncfs(fd: int) -> int:
+    global _syncfs_fn
+    if _syncfs_fn is None:
+        try:  # the C library this process already runs on: no find_library() search
+            _syncfs_fn = ctypes.CDLL(None, use_errno=True).syncfs
+        except (OSError, AttributeError):
+            _syncfs_fn = lambda fd: -1  # noqa: E731 - no syncfs here: the caller falls back to sync()
+    return int(_syncfs_fn(fd))
+
+
+_syncfs_fn: Any = None

@@ -109,7 +109,7 @@ class Replicator:
             if self.opt.mirror_deletes:
                 retention.plan_deletes(src, tgt, rep)
             return
-        present = {k for k in tgt if k not in suspect}
+        present = tgt.keys() - suspect
         for phase in layout.PHASES[:-1]:
             batch = [i for k, i in todo.items() if layout.kind_of(k) in phase]
             if Kind.INDEX in phase:
@@ -132,6 +132,10 @@ class Replicator:
                                      now=self.opt.now() if self.opt.now else None)
 
     def _list_both(self) -> tuple[Listing, Listing]:
+        if listing.is_local(self.source) and listing.is_local(self.target):
+            # Two cached local walks are CPU work under one GIL: side by side they only
+            # slow each other down (a cold walk goes parallel by itself, localfast.py).
+            return listing.list_repository(self.source), listing.list_repository(self.target)
         with ThreadPoolExecutor(1, thread_name_prefix="dro-list-target") as pool:
             fut = pool.submit(listing.list_repository, self.target)
             src = listing.list_repository(self.source)
@@ -159,10 +163,9 @@ class Replicator:
     def _suspects(self, src: Listing, tgt: Listing) -> set[str]:
         """Target objects to re-send: wrong size or checksum, or (deep) wrong content hash."""
         bad = set()
-        for k, s in src.items():
-            t = tgt.get(k)
-            if t is not None and (t.size != s.size or (s.checksums and t.checksums
-                                                       and listing.checksums_conflict(s, t))):
+        for k in src.keys() & tgt.keys():
+            s, t = src[k], tgt[k]
+            if t.size != s.size or (s.checksums and t.checksums and listing.checksums_conflict(s, t)):
                 bad.add(k)
         if self.opt.deep:
             candidates = [k for k in src if k in tgt and k not in bad and layout.expected_hash(k) is not None]

@@ -59,7 +59,7 @@ def mirror_deletes(src: Listing, target: Backend, rep: ReplicationReport, *,
     kept: list[str] = []
     for key in extra_snaps:
         _delete(target, key, tgt[key].retain_until, now, rep, kept)
-    extra_objects = sorted(k for k in tgt if layout.kind_of(k) in (Kind.INDEX, Kind.DATA) and k not in src)
+    extra_objects = sorted(k for k in tgt.keys() - src.keys() if layout.kind_of(k) in (Kind.INDEX, Kind.DATA))
     if not extra_objects:
         return
     if kept:

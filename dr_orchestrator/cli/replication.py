@@ -9,15 +9,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
-from rich.table import Table
 
 from dr_orchestrator.cli.common import console, err_console, print_json
 from dr_orchestrator.errors import BadInput, DRError, IntegrityError, ObjectiveMissed
 from dr_orchestrator.replication.report import ReplicationReport
+
+if TYPE_CHECKING:  # rich's progress and table modules load only when a command draws them
+    from rich.progress import Progress
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
@@ -47,6 +48,15 @@ def _progress(label: str, quiet: bool) -> Iterator[Any]:
     if quiet or not sys.stderr.isatty():
         yield _NoProgress()
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as p:
         yield _Bars(p, label)
@@ -201,6 +211,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(report.to_dict())
         else:
+            from rich.table import Table
+
             table = Table(title=f"RPO status at {report.now.strftime('%Y-%m-%d %H:%M:%S')} UTC")
             for col in ("data class", "site", "role", "newest snapshot", "age", "RPO", "status"):
                 table.add_column(col)

@@ -197,9 +197,12 @@ class Checker:
         for index, dc in enumerate(svc.data_classes):
             self.ref(path + ("data_classes", index), "data class", dc, "data_classes", owner)
         for action in ACTIONS:
+            steps = svc.steps(action)
+            if not steps:
+                continue
             site = self.rb.action_site(name, action)
             context = {"service": name, "site": site, "action": action}
-            self.steps(svc.steps(action), path + (action,), name, site, context, self.smap, None)
+            self.steps(steps, path + (action,), name, site, context, self.smap, None)
 
     def steps(self, steps: Sequence[AnyStep], path: PathKey, service: str, site: str | None,
               context: dict[str, Any], smap: SourceMap, via: str | None, depth: int = 0) -> None:

@@ -39,8 +39,11 @@ DEFAULT_STEP_ESTIMATE = timedelta(seconds=60)
 
 
 class Model(BaseModel):
+    # defer_build: a model's validator is built on first use (forward references such as a
+    # step's `rollback: list[Step]` resolve then), so a command pays only for the models it uses.
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, validate_default=False, arbitrary_types_allowed=False
+        extra="forbid", populate_by_name=True, validate_default=False, arbitrary_types_allowed=False,
+        defer_build=True,
     )
 
 
@@ -445,22 +448,6 @@ class Playbook(Model):
     steps: list[dict[str, Any]] = Field(min_length=1, description="step templates, rendered then validated")
 
 
-for _model in (
-    StepBase,
-    RestoreStep,
-    SshStep,
-    ShellStep,
-    CheckStep,
-    WaitStep,
-    ApprovalStep,
-    PlaybookStep,
-    TerraformStep,
-    Service,
-    Runbook,
-    RunbookFragment,
-):
-    _model.model_rebuild()
-del _model
 
 AnyStep = (
     RestoreStep | SshStep | ShellStep | CheckStep | WaitStep | ApprovalStep | PlaybookStep | TerraformStep

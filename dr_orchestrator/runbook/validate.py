@@ -212,7 +212,7 @@ class Checker:
                 continue
             spath = path + (index,)
             owner = _Lazy(describe, spath, self.raw) if via is None else f"step {index + 1} of {via}"
-            host = getattr(step, "host", None)
+            host = getattr(step, "host", None) if "host" in type(step).model_fields else None
             if isinstance(host, str):
                 self.host_ref(spath + ("host",), host, site, owner, smap=smap)
             if step.on_failure == "rollback" and not step.rollback:

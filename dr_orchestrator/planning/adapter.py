@@ -38,7 +38,7 @@ def step_estimate(step: Any) -> float:
 
 
 def step_label(step: Any) -> str:
-    if _has_method(type(step), "label"):
+    if _has_method(step.__class__, "label"):
         return str(step.label())
     return str(getattr(step, "name", None) or getattr(step, "kind", "step"))
 

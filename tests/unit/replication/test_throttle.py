@@ -56,8 +56,9 @@ def test_bucket_is_shared_fairly_by_threads() -> None:
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start
-    # 2 MB in total, 0.2 MB of burst: ~0.45 s at 4 MB/s
-    assert 0.35 < elapsed < 1.5
+    # 2 MB in total, 0.2 MB of burst: ~0.45 s at 4 MB/s. The lower bound is the throttle; the upper
+    # one only says the threads were not starved (generous: CI machines are loaded).
+    assert 0.35 < elapsed < 10
 
 
 @pytest.mark.parametrize(("text", "rate"), [("50MiB", 50 * 1024**2), ("10MB/s", 10**7), ("1048576", 1048576),

@@ -101,6 +101,11 @@ _NON_STRING_KEY = re.compile(r'"(?:[-+.]?[0-9][^"]*|(?i:true|false|null)|~)": ')
 def _json_safe(emitted: str) -> bool:
     if _NON_STRING_KEY.search(emitted):
         return False
+    if not emitted.isascii():
+        try:  # an escaped surrogate ("\ud83d") comes out as undecodable bytes: YAML rejects it
+            emitted.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
     return not any(_JSON_UNSAFE.match(emitted, m.start()) for m in _MAYBE_UNSAFE.finditer(emitted))
 
 

@@ -182,7 +182,8 @@ def test_examples_parse_identically_on_both_paths() -> None:
 _TRICKY = ["~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "FALSE", "yes", "no", "on",
            "0", "-0", "007", "-012", "+4", "+.5", "-.5", ".5", "3.", "1e3", "1E5", "-1.5e-3", "1_000",
            "0x1f", "0o17", "0b101", ".inf", "-.inf", ".nan", "nan", "inf", "NaN", "1.5.3", "10.0.0.1",
-           "12:30", "2024-01-01", "5s", "svc-007", "a b", "x#y", "http://h:80/p", "-x", "é", "日本"]
+           "12:30", "2024-01-01", "5s", "svc-007", "a b", "x#y", "http://h:80/p", "-x", "é", "日本", "😀",
+           "\\ud83d", "\\t", "it''s"]
 _KEYS = ["a", "b-c", "1", "007", "true", "~", "x.y", "k"]
 
 

@@ -10,6 +10,7 @@ memory stays bounded. Trees are stored after their directory's chunks are done.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import os
 import stat as stat_mod
 import threading
@@ -161,6 +162,15 @@ class Archiver:
     # --- walking ------------------------------------------------------------
 
     def run(self, paths: list[str], streams: list[StreamSource], parent_tree: str | None) -> str:
+        # Millions of short-lived objects (nodes, futures, views), few cycles: collect rarely.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+        try:
+            return self._run(paths, streams, parent_tree)
+        finally:
+            gc.set_threshold(*thresholds)
+
+    def _run(self, paths: list[str], streams: list[StreamSource], parent_tree: str | None) -> str:
         spec: Spec = {}
         for p in paths:
             parts = [x for x in os.path.abspath(p).split("/") if x]

@@ -24,22 +24,37 @@ def iter_chunks(cdc: FastCDC, read: Callable[[int], bytes], block: int = READ_BL
     """Chunks of the stream `read` returns, as views into immutable read blocks.
 
     The last chunk of a block may be cut short by the block end, so it is carried
-    into the next block; views stay valid as long as they are referenced.
+    into the next block. Boundaries are exactly those of cutting the whole stream at
+    once: a chunk's end depends only on the `max_size` bytes from its start, so the
+    carried chunk is cut from `carry + the next max_size bytes` (the only copy) and
+    the rest of the block is cut in place. Views stay valid as long as referenced.
     """
     carry = b""
+    max_size = int(cdc.max_size)
     while True:
         data = read(block)
         eof = not data
-        buf = carry + data if carry else data
-        if not buf:
+        buf: bytes | memoryview = data
+        if carry:
+            if len(data) <= max_size:
+                buf = carry + data
+            else:
+                head = carry + data[:max_size]
+                first = next(iter(cdc.cut_buf(head)))
+                if first.length < len(carry):  # cannot happen with FastCDC; stay exact anyway
+                    buf = carry + data
+                else:
+                    yield memoryview(head)[:first.length]
+                    buf = memoryview(data)[first.length - len(carry):]
+        if not len(buf):
             return
         chunks = list(cdc.cut_buf(buf))
+        mv = memoryview(buf)
         if not eof and chunks:
             last = chunks.pop()
-            carry = buf[last.offset:]
+            carry = bytes(mv[last.offset:])
         else:
             carry = b""
-        mv = memoryview(buf)
         for c in chunks:
             yield mv[c.offset:c.offset + c.length]
         if eof:

@@ -81,6 +81,32 @@ def test_streamed_chunks_equal_whole_buffer_chunks(data: bytes, block: int) -> N
     assert b"".join(streamed) == data
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32), st.integers(min_value=0, max_value=600_000),
+       st.integers(min_value=1, max_value=200_000), st.booleans())
+def test_streamed_chunks_equal_whole_buffer_chunks_any_read_sizes(seed: int, size: int, block: int,
+                                                                   short: bool) -> None:
+    """Blocks much larger than max_size (the carried chunk is joined with only max_size bytes of
+    the next block) and short reads (pipes): the boundaries never move."""
+    import random
+
+    rnd = random.Random(seed)
+    data = bytes(rnd.getrandbits(8) for _ in range(size // 4)) * 4  # some repetition, like real data
+    cdc = FastCDC(4096, min_size=1024, max_size=16384, normalized_chunking=1, seed=seed)
+    pos = [0]
+
+    def read(n: int) -> bytes:
+        if short:
+            n = rnd.randint(1, n)
+        piece = data[pos[0]:pos[0] + n]
+        pos[0] += len(piece)
+        return piece
+
+    streamed = [bytes(c) for c in iter_chunks(cdc, read, block=block)]
+    whole = [bytes(c.data) for c in cdc.cut_buf(data)] if data else []
+    assert streamed == whole
+
+
 def test_chunk_boundaries_depend_on_the_secret_seed() -> None:
     data = os.urandom(4 << 20)
     p = ChunkerParams(avg=64 << 10, min=16 << 10, max=256 << 10)

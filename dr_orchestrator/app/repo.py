@@ -9,15 +9,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dr_orchestrator.errors import BadInput
-from dr_orchestrator.repository import Policy, Repository, parse_duration
+from dr_orchestrator.repository import Repository
 from dr_orchestrator.repository.format import utc_iso
 from dr_orchestrator.repository.locks import LockInfo, remove_locks
 from dr_orchestrator.repository.snapshot import Snapshot
 from dr_orchestrator.repository.tree import Node
 from dr_orchestrator.storage.registry import open_backend
+
+if TYPE_CHECKING:
+    from dr_orchestrator.repository.retention import Policy
 
 
 def repo_url(url: str | None) -> str:
@@ -102,6 +105,8 @@ def diff(repo: Repository, a: Snapshot, b: Snapshot) -> Diff:
 def policy_from(*, keep_last: int, keep_hourly: int, keep_daily: int, keep_weekly: int, keep_monthly: int,
                 keep_yearly: int, keep_within: str | None, keep_tags: list[str],
                 immutable_for: str | None) -> Policy:
+    from dr_orchestrator.repository.retention import Policy, parse_duration
+
     return Policy(keep_last=keep_last, keep_hourly=keep_hourly, keep_daily=keep_daily,
                   keep_weekly=keep_weekly, keep_monthly=keep_monthly, keep_yearly=keep_yearly,
                   keep_within=parse_duration(keep_within) if keep_within else None,

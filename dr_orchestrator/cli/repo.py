@@ -9,15 +9,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
 from dr_orchestrator.cli.common import err_console, print_json
 from dr_orchestrator.errors import BadInput
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class _LazyApp:
@@ -58,6 +60,8 @@ def _progress(label: str, as_json: bool) -> Iterator[_Bar | None]:
     if as_json or not sys.stderr.isatty():
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as p:
         yield _Bar(p, label)

@@ -17,6 +17,7 @@ this is the only policy in force.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 import random
@@ -167,7 +168,8 @@ class RetryingBackend:
         call(self.policy, f"delete {key}", lambda: self.inner.delete(key))
 
     def copy_from(self, source: Backend, src_key: str, dst_key: str, *,
-                  retain_until: datetime | None = None, size: int | None = None) -> bool:
+                  retain_until: datetime | None = None, size: int | None = None,
+                  etag: str | None = None) -> bool:
         """Optional hints go to backends that take them; a lock the inner backend cannot set on
         a copy means no server-side copy (the caller streams and put()s with the lock)."""
         src = unwrap(source)
@@ -179,17 +181,25 @@ class RetryingBackend:
             kwargs["retain_until"] = retain_until
         if size is not None and "size" in params:
             kwargs["size"] = size
+        if etag is not None and "etag" in params:
+            kwargs["etag"] = etag
         return call(self.policy, f"copy {src_key}", lambda: self.inner.copy_from(src, src_key, dst_key, **kwargs))
 
     def close(self) -> None:
         self.inner.close()
 
 
-def _parameters(func: Any) -> set[str]:
+def _parameters(func: Any) -> frozenset[str]:
+    # Called per copied object: cache by the underlying function, not the bound method.
+    return _parameters_of(getattr(func, "__func__", func))
+
+
+@functools.lru_cache(maxsize=64)
+def _parameters_of(func: Any) -> frozenset[str]:
     try:
-        return set(inspect.signature(func).parameters)
+        return frozenset(inspect.signature(func).parameters)
     except (TypeError, ValueError):
-        return set()
+        return frozenset()
 
 
 def _seekable(data: BinaryIO) -> bool:

@@ -30,6 +30,37 @@ class TestS3(BackendContract):
         assert dst.get("copied") == data
         assert "-" in (dst.stat("copied").etag or "")  # a multipart object: really copied in parts
 
+    def test_copy_is_checked_against_the_source_etag(self, make_location: Callable[..., Location]) -> None:  # noqa: F811
+        url, opts = make_location("main")
+        other_url, other_opts = make_location("other")
+        src, dst = open_backend(url, opts), open_backend(other_url, other_opts)
+        src.put("obj", b"the bytes")
+        listed = next(i for i in src.list("") if i.key == "obj")
+        assert dst.copy_from(src, "obj", "copied", size=listed.size, etag=listed.etag) is True
+        assert dst.get("copied") == b"the bytes"
+        # A listing ETag the copy does not show: the copy's CRC32C still equals the source's,
+        # so the copy holds the source's bytes (the source changed since it was listed).
+        assert dst.copy_from(src, "obj", "copied2", size=listed.size, etag="0" * 32) is True
+
+    def test_copy_without_matching_etag_or_checksum_is_an_integrity_error(
+            self, make_location: Callable[..., Location]) -> None:  # noqa: F811
+        import pytest
+
+        from dr_orchestrator.errors import IntegrityError
+        from tests.contract.locations import s3_client
+
+        url, opts = make_location("main")
+        src = open_backend(url, opts)
+        # An object uploaded without any checksum (by another tool): only its ETag can vouch.
+        s3_client(opts["endpoint"], "us-east-1").put_object(Bucket=url.removeprefix("s3://"), Key="plain",
+                                                             Body=b"plain bytes")
+        listed = next(i for i in src.list("") if i.key == "plain")
+        assert src.copy_from(src, "plain", "plain-copy", etag=listed.etag) is True
+        if src.stat("plain").checksums.get("crc32c"):
+            pytest.skip("this server stores a CRC32C even for uploads that sent none")
+        with pytest.raises(IntegrityError):
+            src.copy_from(src, "plain", "plain-copy2", etag="0" * 32)
+
     def test_retention_on_a_multipart_upload(self, make_location: Callable[..., Location]) -> None:  # noqa: F811  # noqa: F811
         url, opts = make_location("locked")
         b = open_backend(url, {**opts, "part_size_mb": "5"})

@@ -9,6 +9,7 @@ memory stays bounded. Trees are stored after their directory's chunks are done.
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import gc
 import os
@@ -35,6 +36,7 @@ _SMALL = 1 << 20
 _ZERO = bytes(16 << 20)
 _INFLIGHT = 16
 _INDEX_EVERY = 8  # packs
+_DEFER_DIRS = 64  # directory trees waiting for their files' chunk jobs
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Archiver:
         self.lock_check = lock_check
         self._last_check = time.monotonic()
         self.users: dict[int, str] = {}
+        self.deferred: collections.deque[_PendingTree] = collections.deque()
         self.groups: dict[int, str] = {}
 
     # --- blob storage -------------------------------------------------------
@@ -121,6 +124,8 @@ class Archiver:
     def store_tree(self, nodes: list[Node]) -> str:
         kept = []
         for n in nodes:
+            if isinstance(n.subtree, _PendingTree):
+                n.subtree = self._finish_tree(n.subtree)
             if n.type == "file":
                 if len(n.content) == 1 and isinstance(n.content[0], _SmallFile):
                     items, nbytes, err = n.content[0].result()
@@ -132,6 +137,25 @@ class Archiver:
                     n.content = _resolve(n.content)
             kept.append(n)
         return self._store(BLOB_TREE, encode_tree(kept), self.tree_packer).hex()
+
+    def _finish_tree(self, pt: _PendingTree) -> str:
+        if pt.tree_id is None:
+            pt.tree_id = self.store_tree(pt.nodes)
+            pt.nodes = []
+        return pt.tree_id
+
+    def _defer_tree(self, nodes: list[Node]) -> str | _PendingTree:
+        """Store a directory's tree now if its files are done, else later: waiting here would
+        drain the pipeline at the end of every directory (with many small files, each one a
+        disk round trip on a cold cache, the workers then idle once per directory)."""
+        if not any(isinstance(n.subtree, _PendingTree) or any(isinstance(c, Future) for c in n.content)
+                   for n in nodes):
+            return self.store_tree(nodes)
+        pt = _PendingTree(nodes)
+        self.deferred.append(pt)
+        while len(self.deferred) > _DEFER_DIRS:  # bounded: oldest first, children before parents
+            self._finish_tree(self.deferred.popleft())
+        return pt
 
     def _small_job(self, path: str) -> tuple[list[Any], int, str | None]:
         """Read, chunk and store a whole small file on a worker: with thousands of small files
@@ -184,6 +208,8 @@ class Archiver:
             _insert(spec, parts, ("stream", s))
         try:
             root = self._virtual("/", spec, self._parent_nodes(parent_tree))
+            while self.deferred:
+                self._finish_tree(self.deferred.popleft())
             tree_id = self.store_tree(root)
             self.data_packer.flush()
             self.tree_packer.flush()
@@ -309,7 +335,8 @@ class Archiver:
         self._maybe_check_lock()
         if reuse and parent_id is not None and len(items) == len(parent):
             return parent_id  # every entry is the parent's own node: reuse its tree without re-encoding
-        return self.store_tree([_as_node(x) for x in items])
+        # A _PendingTree stands in for the id until stored; store_tree swaps it for the id.
+        return self._defer_tree([_as_node(x) for x in items])  # type: ignore[return-value]
 
     def _content_known(self, pnode: dict[str, Any]) -> bool:
         """The parent's content list is well formed and every blob it names is in the index."""
@@ -423,6 +450,16 @@ class Archiver:
         self.stats.files_new += 1
         self.stats.bytes += node.size
         return node
+
+
+class _PendingTree:
+    """A directory whose tree is stored once its files' jobs are done (`Archiver._defer_tree`)."""
+
+    __slots__ = ("nodes", "tree_id")
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self.nodes = nodes
+        self.tree_id: str | None = None
 
 
 class _SmallFile(Future):  # type: ignore[type-arg]

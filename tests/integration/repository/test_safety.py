@@ -251,3 +251,30 @@ def test_unchanged_trees_are_reused_and_metadata_changes_recorded(local_repo: Re
     restored = out / str(src).lstrip("/")
     assert (restored / "a" / "deep" / "x.txt").stat().st_mode & 0o777 == 0o600
     assert os.readlink(restored / "a" / "link") == "y.txt"
+
+
+def test_deferred_directory_trees_round_trip(local_repo: Repository, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trees of directories whose files are still being stored are written later (bounded);
+    with a bound of 1 every path through that code runs."""
+    from dr_orchestrator.repository import archiver as archiver_mod
+
+    monkeypatch.setattr(archiver_mod, "_DEFER_DIRS", 1)
+    src = tmp_path / "src"
+    for i in range(4):
+        for j in range(3):
+            d = src / f"p{i}" / f"m{j}"
+            d.mkdir(parents=True)
+            for k in range(5):
+                (d / f"f{k}.txt").write_text(f"{i}/{j}/{k} " * (100 * k + 1))
+        (src / f"p{i}" / "top.txt").write_text("top" * i)
+    first = local_repo.backup([str(src)])
+    assert first.summary["files"] == 64
+    again = local_repo.backup([str(src)])
+    assert again.tree == first.tree
+    out = tmp_path / "out"
+    local_repo.restore(first, str(out))
+    restored = out / str(src).lstrip("/")
+    for p in src.rglob("*"):
+        if p.is_file():
+            assert (restored / p.relative_to(src)).read_bytes() == p.read_bytes()

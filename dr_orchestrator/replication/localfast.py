@@ -21,7 +21,8 @@ import os
 import resource
 import stat
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,6 +154,35 @@ class LocalReplicaWriter:
         self._dirs: set[Path] = set()
 
     def put(self, key: str, data: bytes | BinaryIO, *, retain_until: datetime | None = None) -> None:
+        def write(f: BinaryIO) -> None:
+            if isinstance(data, bytes | bytearray | memoryview):
+                f.write(data)
+            else:
+                while block := data.read(1 << 20):
+                    f.write(block)
+        self._write(key, write, lambda: None)
+
+    def copy_file(self, key: str, src: BinaryIO, on_block: Callable[[memoryview], None],
+                  before_rename: Callable[[], None]) -> int:
+        """Copy an open (unbuffered) source file under `key`: every block goes through
+        `on_block` (hashing) then to the temp file; `before_rename` may still refuse the
+        object (raise), in which case nothing appears under `key`. One reused buffer per
+        thread: no fresh 1 MiB bytes object (an mmap/munmap each) per read."""
+        buf = _buffer()
+        view = memoryview(buf)
+        total = 0
+
+        def write(f: BinaryIO) -> None:
+            nonlocal total
+            while n := src.readinto(buf):  # type: ignore[attr-defined]
+                block = view[:n]
+                on_block(block)
+                f.write(block)
+                total += n
+        self._write(key, write, before_rename)
+        return total
+
+    def _write(self, key: str, write: Callable[[BinaryIO], None], before_rename: Callable[[], None]) -> None:
         path = self.root / validate_key(key)
         parent = path.parent
         if parent not in self._dirs:
@@ -161,11 +191,8 @@ class LocalReplicaWriter:
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                if isinstance(data, bytes | bytearray | memoryview):
-                    f.write(data)
-                else:
-                    while block := data.read(1 << 20):
-                        f.write(block)
+                write(f)
+            before_rename()
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -180,6 +207,16 @@ class LocalReplicaWriter:
                 os.sync()
         finally:
             os.close(fd)
+
+
+_local = threading.local()
+
+
+def _buffer() -> bytearray:
+    buf: bytearray | None = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = bytearray(1 << 20)
+    return buf
 
 
 def _syncfs(fd: int) -> int:

@@ -1,8 +1,17 @@
 """Moving one object from a source backend to a target backend, verified.
 
 Two ways:
-- server-side (`target.copy_from(source, …)` returns True): the providers copy the bytes;
-  in "content" verify mode we then read the copy back once and check its BLAKE3 name.
+- server-side (`target.copy_from(source, …)` returns True): the providers copy the bytes.
+  What is verified then:
+  * always: backends that take the source's `etag` check their copy against it without a
+    request of their own (S3: the ETag CopyObject returns equals the source's single-part
+    ETag, i.e. its MD5, else the copy's CRC32C equals the source's); a copy that does not
+    match is replaced by a streamed one. After the phase, size (and provider checksum where
+    listed) at the target are compared with the source's listing (replicator._confirm).
+    This shows the copy holds the source's bytes — not that the source's bytes are right;
+  * "content" verify mode (the default) also reads every copy back once and checks that
+    it hashes to its BLAKE3 name, so a source object damaged at rest is caught and never
+    published ("checksum" mode skips that read: one request per object instead of two).
 - streamed: we read the source in chunks, hash while reading, and only hand the bytes
   to `target.put` once the hash matched. Objects up to `in_memory_max` are buffered
   (counted against a shared memory budget); bigger ones go through `_VerifyingReader`,
@@ -14,18 +23,19 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import inspect
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from dr_orchestrator.errors import DRError, IntegrityError, ObjectLocked
+from dr_orchestrator.errors import DRError, IntegrityError, ObjectLocked, ObjectNotFound
 from dr_orchestrator.replication import layout
 from dr_orchestrator.replication.localfast import LocalReplicaWriter, local_root
 from dr_orchestrator.replication.report import Counters
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
-from dr_orchestrator.storage.base import Backend, ObjectInfo
+from dr_orchestrator.storage.base import Backend, ObjectInfo, validate_key
 from dr_orchestrator.storage.retry import unwrap
 
 CHUNK = 1 << 20
@@ -78,7 +88,8 @@ class Transfer:
         self.local_writer = LocalReplicaWriter(root) if root is not None else None
         self._put = self.local_writer.put if self.local_writer else target.put
         # A local file needs no retry/resume layer around its reads.
-        self._reader = unwrap(source) if local_root(source) is not None else source
+        self._local_source = local_root(source)
+        self._reader = unwrap(source) if self._local_source is not None else source
         if self.local_writer is not None:
             self.in_memory_max = 0  # stream straight into the temp file; it is renamed only if the hash matched
 
@@ -127,7 +138,17 @@ class Transfer:
         kwargs: dict[str, Any] = {"retain_until": self.retain_until} if self.retain_until is not None else {}
         if _accepts(self.target.copy_from, "size"):
             kwargs["size"] = info.size  # the listing knows it: saves the backend a HEAD per object
-        if not self.target.copy_from(self.source, info.key, info.key, **kwargs):
+        if info.etag and _accepts(self.target.copy_from, "etag"):
+            kwargs["etag"] = info.etag  # the backend checks its copy against the source's ETag/checksum
+        try:
+            copied = self.target.copy_from(self.source, info.key, info.key, **kwargs)
+        except IntegrityError:
+            # The provider's copy does not show the source's bytes: replace it by a streamed
+            # copy, which checks the source's content hash (and so never propagates damage).
+            with contextlib.suppress(ObjectLocked, ObjectNotFound):
+                self.target.delete(info.key)
+            return False
+        if not copied:
             self.server_side = False  # this pair cannot (e.g. S3 → GCS): stop asking
             return False
         self.counters.add(objects_copied=1, objects_server_side=1, bytes_server_side=info.size)
@@ -147,7 +168,9 @@ class Transfer:
     def _copy_streamed(self, info: ObjectInfo) -> int:
         key = info.key
         expected = layout.expected_hash(key)
-        if info.size > self.in_memory_max:
+        if self._local_source is not None and self.local_writer is not None:
+            size = self._copy_local(key, expected)
+        elif info.size > self.in_memory_max:
             with self.budget.reserve(CHUNK), self._reader.open_read(key) as f:
                 reader = _VerifyingReader(f, key, expected, self.limiter, self.stop)
                 self._put(key, reader, retain_until=self.retain_until)  # type: ignore[arg-type]
@@ -162,6 +185,31 @@ class Transfer:
         self.counters.add(objects_copied=1, objects_streamed=1, bytes_streamed=size,
                           objects_verified=1 if expected is not None else 0)
         return size
+
+    def _copy_local(self, key: str, expected: str | None) -> int:
+        """Directory to directory: read into a reused buffer, hash, write the temp file;
+        renamed into place only if the bytes hash to the name (same checks as streaming)."""
+        assert self._local_source is not None and self.local_writer is not None
+        hasher = layout.new_hasher()
+        limiter, stop = self.limiter, self.stop
+
+        def on_block(block: memoryview) -> None:
+            if stop.is_set():
+                raise Abandoned(f"{key}: stop requested mid-object")
+            if limiter:
+                limiter.consume(len(block))
+            hasher.update(block)
+
+        def check() -> None:
+            if expected is not None and hasher.hexdigest() != expected:
+                raise SourceCorrupt(f"{self.source.url}: {key} does not match its content hash")
+
+        try:
+            f = open(self._local_source / validate_key(key), "rb", buffering=0)  # noqa: SIM115 - closed below
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ObjectNotFound(f"{self.source.url}: {key} not found") from exc
+        with self.budget.reserve(CHUNK), f:
+            return self.local_writer.copy_file(key, f, on_block, check)
 
     def _read_verified(self, backend: Backend, key: str, expected: str | None) -> bytes:
         chunks: list[bytes] = []
@@ -256,7 +304,13 @@ def _read_source(f: BinaryIO, n: int, where: str, key: str) -> bytes:
 
 
 def _accepts(func: object, name: str) -> bool:
+    # Asked per copied object: cache by the underlying function, not the bound method.
+    return name in _parameters_of(getattr(func, "__func__", func))
+
+
+@functools.lru_cache(maxsize=64)
+def _parameters_of(func: object) -> frozenset[str]:
     try:
-        return name in inspect.signature(func).parameters  # type: ignore[arg-type]
+        return frozenset(inspect.signature(func).parameters)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return False
+        return frozenset()

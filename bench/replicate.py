@@ -7,8 +7,10 @@ Dataset: a synthetic repository with the real layout and content-addressed names
 512 B - 64 KiB log-uniform: small packs 80 %, index 15 %, snapshots 5 %), random
 (incompressible) bytes: by default 20,066 objects, ~1.26 GiB. Then:
 
-1. dir → dir: `rclone copy` vs `dro replicate --from file://… --to file://…`
-   (both warm page cache; `rclone + sync` is also given since dro's copy ends durable);
+1. dir → dir: `rclone copy` vs `dro replicate --from file://… --to file://…`, the full copy
+   twice with the tools' order swapped (warm page cache; `rclone + sync` is also given
+   since dro's copy ends durable), the incremental run, then three alternating reruns
+   with nothing new (their median);
 2. S3 → S3 on a dedicated moto_server (port `--moto-port`, started and stopped here so
    the shared test server is not loaded): bucket in us-east-1 → bucket in eu-west-1.
    Both tools copy server-side. dro is run with `--verify checksum` (like rclone: sizes +
@@ -18,7 +20,8 @@ Dataset: a synthetic repository with the real layout and content-addressed names
 
 Both tools get the same parallelism (rclone --transfers 8 --checkers 16, dro --workers 8).
 rclone runs with AWS_CA_BUNDLE unset (its S3 backend fails on it even over http).
-Prints a Markdown table; times are wall clock including process start.
+Prints a Markdown table (each row also to stderr as soon as it is measured, with the load
+average when its step began); times are wall clock including process start.
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ def row(rows: list[str], what: str, nobj: int, nbytes: int, t_rclone: float, t_d
     mibs = nbytes / MiB
     rows.append(f"| {what} | {nobj:,} | {mibs:,.0f} | {t_rclone:.1f} s ({mibs / t_rclone:,.0f} MiB/s) | "
                 f"{t_dro:.1f} s ({mibs / t_dro:,.0f} MiB/s) | {t_rclone / t_dro:.2f}x | {note} |")
+    print(rows[-1], file=sys.stderr, flush=True)  # a long run that is stopped keeps its rows
 
 
 def count_dir(src: Path) -> tuple[int, int]:
@@ -133,23 +137,57 @@ def count_dir(src: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+def load() -> str:
+    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: int) -> None:
+    """Full copy twice with the order of the tools swapped (the first reader of a cold
+    source warms the page cache for the second; the machine's load drifts), then the
+    incremental run after 1 % new objects, then three alternating no-change reruns."""
     nobj, nbytes = count_dir(src)  # earlier runs may have added their 1 %
     r_dst, d_dst = WORK / "dir-rclone", WORK / "dir-dro"
-    for p in (r_dst, d_dst):
-        shutil.rmtree(p, ignore_errors=True)
-    t_r, _ = timed(["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR], env=rclone_env(0))
-    t_sync = time.monotonic()
-    os.sync()
-    t_sync = time.monotonic() - t_sync
-    t_d, rep = dro_run(f"file://{src}", f"file://{d_dst}")
-    assert rep["ok"] and rep["counters"]["objects_copied"] == nobj, rep
-    row(rows, "dir → dir, full", nobj, nbytes, t_r, t_d, f"rclone + sync {t_r + t_sync:.1f} s")
+    rclone = ["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR]
+
+    def run_rclone() -> tuple[float, float]:
+        t_r, _ = timed(rclone, env=rclone_env(0))
+        t_sync = time.monotonic()
+        os.sync()
+        return t_r, time.monotonic() - t_sync
+
+    def run_dro() -> tuple[float, dict]:  # type: ignore[type-arg]
+        return dro_run(f"file://{src}", f"file://{d_dst}")
+
+    for order in ("rclone first", "dro first"):
+        for p in (r_dst, d_dst):
+            shutil.rmtree(p, ignore_errors=True)
+        os.sync()
+        before = load()
+        if order == "rclone first":
+            (t_r, t_sync), (t_d, rep) = run_rclone(), run_dro()
+        else:
+            (t_d, rep), (t_r, t_sync) = run_dro(), run_rclone()
+        assert rep["ok"] and rep["counters"]["objects_copied"] == nobj, rep
+        row(rows, f"dir → dir, full ({order}; {before})", nobj, nbytes, t_r, t_d,
+            f"rclone + sync {t_r + t_sync:.1f} s; dro ends durable (syncfs per phase)")
     n_new, b_new = add_small(src, small_new, random.Random(time.time_ns()))
-    t_r2, _ = timed(["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR], env=rclone_env(0))
-    t_d2, rep2 = dro_run(f"file://{src}", f"file://{d_dst}")
+    before = load()
+    t_r2, _ = timed(rclone, env=rclone_env(0))
+    t_d2, rep2 = run_dro()
     assert rep2["counters"]["objects_copied"] == n_new, rep2
-    row(rows, f"dir → dir, incremental (+{n_new} objects)", n_new, b_new, t_r2, t_d2)
+    row(rows, f"dir → dir, incremental (+{n_new} objects; {before})", n_new, b_new, t_r2, t_d2,
+        f"both list {nobj + n_new:,} objects on each side")
+    times_r, times_d = [], []
+    for _ in range(3):
+        times_r.append(timed(rclone, env=rclone_env(0))[0])
+        t, rep3 = run_dro()
+        assert rep3["counters"]["objects_copied"] == 0, rep3
+        times_d.append(t)
+    med_r, med_d = sorted(times_r)[1], sorted(times_d)[1]
+    rows.append(f"| dir → dir, nothing new, median of 3 alternating ({load()}) | 0 | 0 | {med_r:.2f} s | "
+                f"{med_d:.2f} s | {med_r / med_d:.2f}x | rclone {', '.join(f'{t:.2f}' for t in times_r)}; "
+                f"dro {', '.join(f'{t:.2f}' for t in times_d)} |")
+    print(rows[-1], file=sys.stderr, flush=True)
 
 
 def start_moto(port: int) -> subprocess.Popen[bytes]:
@@ -188,15 +226,19 @@ def bench_s3(src: Path, nobj: int, nbytes: int, rows: list[str], port: int, smal
         t_up, rep = dro_run(f"file://{src}", url("src", "us-east-1"))
         rows.append(f"| (setup) dir → S3 upload by dro | {nobj:,} | {nbytes / MiB:,.0f} | - | {t_up:.1f} s "
                     f"({nbytes / MiB / t_up:,.0f} MiB/s) | - | streamed, BLAKE3-checked |")
+        print(rows[-1], file=sys.stderr, flush=True)
         rc = ["rclone", "copy", "s3:src", "s3:rclone", *RCLONE_PAR]
+        before = load()
         t_r, _ = timed(rc, env=rclone_env(port))
         t_c, rep_c = dro_run(url("src", "us-east-1"), url("dro-checksum", "eu-west-1"), "--verify", "checksum")
         assert rep_c["ok"] and rep_c["counters"]["bytes_streamed"] == 0, rep_c
-        row(rows, "S3 us-east-1 → eu-west-1, full (dro --verify checksum)", nobj, nbytes, t_r, t_c,
+        row(rows, f"S3 us-east-1 → eu-west-1, full (dro --verify checksum; {before})", nobj, nbytes, t_r, t_c,
             "both server-side; dro streamed 0 bytes")
+        before = load()
         t_v, rep_v = dro_run(url("src", "us-east-1"), url("dro-content", "eu-west-1"))
         assert rep_v["ok"], rep_v
-        row(rows, "S3 us-east-1 → eu-west-1, full (dro default --verify content)", nobj, nbytes, t_r, t_v,
+        row(rows, f"S3 us-east-1 → eu-west-1, full (dro default --verify content; {before})", nobj, nbytes,
+            t_r, t_v,
             f"dro read back {rep_v['counters']['bytes_verify_read'] / MiB:,.0f} MiB to check BLAKE3")
         # 1 % new objects at the source
         new_dir = WORK / "s3-new"
@@ -205,10 +247,12 @@ def bench_s3(src: Path, nobj: int, nbytes: int, rows: list[str], port: int, smal
         for p in new_dir.rglob("*"):
             if p.is_file():
                 east.put_object(Bucket="src", Key=p.relative_to(new_dir).as_posix(), Body=p.read_bytes())
+        before = load()
         t_r2, _ = timed(rc, env=rclone_env(port))
         t_c2, rep_c2 = dro_run(url("src", "us-east-1"), url("dro-checksum", "eu-west-1"), "--verify", "checksum")
         assert rep_c2["counters"]["objects_copied"] == n_new, rep_c2
-        row(rows, f"S3 → S3, incremental (+{n_new} objects, dro --verify checksum)", n_new, b_new, t_r2, t_c2)
+        row(rows, f"S3 → S3, incremental (+{n_new} objects, dro --verify checksum; {before})", n_new, b_new,
+            t_r2, t_c2)
         t_v2, rep_v2 = dro_run(url("src", "us-east-1"), url("dro-content", "eu-west-1"))
         assert rep_v2["counters"]["objects_copied"] == n_new, rep_v2
         row(rows, f"S3 → S3, incremental (+{n_new} objects, dro default)", n_new, b_new, t_r2, t_v2)

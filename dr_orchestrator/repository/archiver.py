@@ -10,6 +10,7 @@ memory stays bounded. Trees are stored after their directory's chunks are done.
 from __future__ import annotations
 
 import collections
+import contextlib
 import fnmatch
 import gc
 import os
@@ -541,6 +542,7 @@ def _once(data: bytes) -> Any:
 
 def _pread(fd: int, start: int, end: int) -> Any:
     pos = [start]
+    willneed = getattr(os, "POSIX_FADV_WILLNEED", None)
 
     def read(n: int) -> bytes:
         n = min(n, end - pos[0])
@@ -548,6 +550,10 @@ def _pread(fd: int, start: int, end: int) -> Any:
             return b""
         data = os.pread(fd, n, pos[0])
         pos[0] += len(data)
+        if willneed is not None and pos[0] < end:
+            # Start reading the next block now: the disk works while this one is chunked/hashed.
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(fd, pos[0], min(n, end - pos[0]), willneed)
         return data
     return read
 

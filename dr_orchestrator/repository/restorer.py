@@ -115,31 +115,36 @@ class Restorer:
         return report
 
     def _write_files(self, files: list[tuple[str, Node]]) -> None:
-        # blob → (pack location, [(file, offset)]); every file is created at its final size first so
-        # holes stay holes (sparse) and pwrite can fill chunks in any order.
-        need: dict[bytes, list[tuple[str, int]]] = defaultdict(list)
+        # blob → (pack location, [(file, offset, create)]); a file is created at its final size first
+        # so holes stay holes (sparse) and pwrite can fill chunks in any order. A file that is one
+        # blob (most small files) is instead created by that blob's write: one open instead of two.
+        need: dict[bytes, list[tuple[str, int, bool]]] = defaultdict(list)
+        blobs = self.repo.index.blobs
         for dest, node in files:
             _unlink_if_file(dest)
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            try:
-                os.ftruncate(fd, node.size)
-            finally:
-                os.close(fd)
+            content = node.content
+            single = len(content) == 1 and isinstance(content[0], str)
+            if not single:
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                try:
+                    os.ftruncate(fd, node.size)
+                finally:
+                    os.close(fd)
             off = 0
-            for c in node.content:
+            for c in content:
                 if isinstance(c, int):
                     off += c
                     continue
                 bid = bytes.fromhex(c)
-                loc = self.repo.index.get(bid)
+                loc = blobs.get(bid)
                 if loc is None:
                     raise IntegrityError(f"{dest}: blob {c[:16]} is missing from the repository index",
                                          "run `dro verify`")
-                need[bid].append((dest, off))
+                need[bid].append((dest, off, single))
                 off += loc.ulen
         by_pack: dict[str, list[tuple[bytes, BlobLocation]]] = defaultdict(list)
         for bid in need:
-            loc = self.repo.index.blobs[bid]
+            loc = blobs[bid]
             by_pack[loc.pack_id].append((bid, loc))
         errors: list[str] = []
         with ThreadPoolExecutor(self.threads, thread_name_prefix="dro-restore") as pool:
@@ -152,7 +157,7 @@ class Restorer:
                                  "run `dro verify --read-data`; restore the damaged pack from a replica")
 
     def _pack(self, pack_id: str, items: list[tuple[bytes, BlobLocation]],
-              need: dict[bytes, list[tuple[str, int]]]) -> list[str]:
+              need: dict[bytes, list[tuple[str, int, bool]]]) -> list[str]:
         errors: list[str] = []
         runs: list[list[tuple[bytes, BlobLocation]]] = []
         for item in items:
@@ -170,14 +175,15 @@ class Restorer:
                 buf = memoryview(b"")
             for bid, loc in run:
                 stored = buf[loc.offset - start: loc.offset - start + loc.length]
-                users = sorted({p for p, _ in need[bid]})
                 try:
                     data = open_blob(self.repo.keys, stored, BLOB_DATA, bid, loc.ulen, f"pack {pack_id[:16]}")
                 except IntegrityError as exc:
+                    users = sorted({p for p, _o, _c in need[bid]})
                     errors.append(f"{exc.message} (affects {', '.join(users)})")
                     continue
-                for path, off in need[bid]:
-                    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+                for path, off, create in need[bid]:
+                    flags = os.O_WRONLY | os.O_NOFOLLOW | (os.O_CREAT | os.O_TRUNC if create else 0)
+                    fd = os.open(path, flags, 0o600)
                     try:
                         os.pwrite(fd, data, off)
                     finally:

@@ -37,6 +37,8 @@ _SMALL = 1 << 20
 _ZERO = bytes(16 << 20)
 _INFLIGHT = 16
 _INDEX_EVERY = 8  # packs
+_BATCH_FILES = 32  # small files per worker job
+_BATCH_BYTES = 1 << 20
 _DEFER_DIRS = 64  # directory trees waiting for their files' chunk jobs
 
 
@@ -83,6 +85,7 @@ class Archiver:
         self._last_check = time.monotonic()
         self.users: dict[int, str] = {}
         self.deferred: collections.deque[_PendingTree] = collections.deque()
+        self.small: _SmallBatch | None = None  # small files waiting to be submitted as one job
         self.groups: dict[int, str] = {}
 
     # --- blob storage -------------------------------------------------------
@@ -149,7 +152,7 @@ class Archiver:
         """Store a directory's tree now if its files are done, else later: waiting here would
         drain the pipeline at the end of every directory (with many small files, each one a
         disk round trip on a cold cache, the workers then idle once per directory)."""
-        if not any(isinstance(n.subtree, _PendingTree) or any(isinstance(c, Future) for c in n.content)
+        if not any(isinstance(n.subtree, _PendingTree) or any(isinstance(c, Future | _SmallFile) for c in n.content)
                    for n in nodes):
             return self.store_tree(nodes)
         pt = _PendingTree(nodes)
@@ -158,31 +161,47 @@ class Archiver:
             self._finish_tree(self.deferred.popleft())
         return pt
 
-    def _small_job(self, path: str) -> tuple[list[Any], int, str | None]:
-        """Read, chunk and store a whole small file on a worker: with thousands of small files
-        the reads (cold cache: one disk round trip each) then overlap instead of queueing."""
+    def _small_job(self, paths: list[str]) -> list[tuple[list[Any], int, str | None]]:
+        """Read, chunk and store a batch of small files on a worker: with thousands of small files
+        the reads (cold cache: one disk round trip each) then overlap instead of queueing, and a
+        batch costs one hand-off between threads instead of one per file."""
         try:
-            try:
-                fd = _open_ro(path)
-            except (FileNotFoundError, PermissionError) as exc:
-                return [], 0, f"{path}: {exc.strerror}"
-            try:
-                data = _read_all(fd)
-            finally:
-                os.close(fd)
-            items: list[Any] = []
-            if data:
-                mv = memoryview(data)
-                for c in self.cdc.cut_buf(data):
-                    chunk = mv[c.offset:c.offset + c.length]
-                    if _ZERO.startswith(chunk):  # memcmp, no 1 MiB slice per chunk
-                        items.append(len(chunk))
-                    else:
-                        items.append(self._store(BLOB_DATA, chunk, self.data_packer).hex())
-            self.progress.advance(len(data))
-            return _resolve(items), len(data), None
+            return [self._small_file(p) for p in paths]
         finally:
             self.slots.release()
+
+    def _small_file(self, path: str) -> tuple[list[Any], int, str | None]:
+        try:
+            fd = _open_ro(path)
+        except (FileNotFoundError, PermissionError) as exc:
+            return [], 0, f"{path}: {exc.strerror}"
+        try:
+            data = _read_all(fd)
+        finally:
+            os.close(fd)
+        items: list[Any] = []
+        if data:
+            mv = memoryview(data)
+            for c in self.cdc.cut_buf(data):
+                chunk = mv[c.offset:c.offset + c.length]
+                if _ZERO.startswith(chunk):  # memcmp, no 1 MiB slice per chunk
+                    items.append(len(chunk))
+                else:
+                    items.append(self._store(BLOB_DATA, chunk, self.data_packer).hex())
+        self.progress.advance(len(data))
+        return _resolve(items), len(data), None
+
+    def _flush_small(self) -> None:
+        """Submit the batch of small files collected so far (walker thread only)."""
+        batch, self.small = self.small, None
+        if batch is None:
+            return
+        self.slots.acquire()
+        try:
+            batch.future = self.pool.submit(self._small_job, batch.paths)
+        except BaseException:
+            self.slots.release()
+            raise
 
     # --- walking ------------------------------------------------------------
 
@@ -392,14 +411,15 @@ class Archiver:
 
     def _read_file(self, path: str, size_hint: int = -1) -> tuple[list[Any], int]:
         if 0 <= size_hint <= _SMALL:
-            self.slots.acquire()
-            try:
-                fut = self.pool.submit(self._small_job, path)
-            except BaseException:
-                self.slots.release()
-                raise
-            fut.__class__ = _SmallFile
-            return [fut], size_hint  # size fixed when the job's result is collected
+            batch = self.small
+            if batch is None:
+                batch = self.small = _SmallBatch()
+            ref = _SmallFile(self, batch, len(batch.paths))
+            batch.paths.append(path)
+            batch.nbytes += size_hint
+            if len(batch.paths) >= _BATCH_FILES or batch.nbytes >= _BATCH_BYTES:
+                self._flush_small()
+            return [ref], size_hint  # size fixed when the job's result is collected
         fd = _open_ro(path)
         try:
             size = os.fstat(fd).st_size
@@ -463,8 +483,31 @@ class _PendingTree:
         self.tree_id: str | None = None
 
 
-class _SmallFile(Future):  # type: ignore[type-arg]
-    """Marks the future of a `_small_job` (its result is (content, size, error))."""
+class _SmallBatch:
+    """Small files read and stored by one `_small_job`; `future` is set when it is submitted."""
+
+    __slots__ = ("future", "nbytes", "paths")
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.nbytes = 0
+        self.future: Future[list[tuple[list[Any], int, str | None]]] | None = None
+
+
+class _SmallFile:
+    """One file of a `_SmallBatch`: `result()` is its (content, size, error), submitting the
+    batch first if the walker has not yet (only the walker thread calls it)."""
+
+    __slots__ = ("arch", "batch", "i")
+
+    def __init__(self, arch: Archiver, batch: _SmallBatch, i: int) -> None:
+        self.arch, self.batch, self.i = arch, batch, i
+
+    def result(self) -> tuple[list[Any], int, str | None]:
+        if self.batch.future is None:
+            self.arch._flush_small()
+        assert self.batch.future is not None
+        return self.batch.future.result()[self.i]
 
 
 def _name_of(e: os.DirEntry[str]) -> str:

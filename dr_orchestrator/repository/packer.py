@@ -103,7 +103,10 @@ class Packer:
         with self.lock:
             end = self.pos + len(stored)
             if end > len(self.buf):
-                self.buf.extend(bytes(max(end, self.pack_size + (1 << 20)) - len(self.buf)))
+                # Grow geometrically up to a full pack: tree packs of a small or incremental backup
+                # then stay small instead of costing a whole pack buffer (peak RSS).
+                want = max(end, min(self.pack_size + (1 << 20), max(2 * len(self.buf), 1 << 20)))
+                self.buf.extend(bytes(want - len(self.buf)))
             self.buf[self.pos:end] = stored
             self.entries.append(PackEntry(self.blob_type, blob_id, self.pos, len(stored), ulen))
             self.pos = end

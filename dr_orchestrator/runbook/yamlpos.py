@@ -40,9 +40,32 @@ class SourceMap:
         # False when the text this map describes has no '$' at all: nothing to substitute.
         self.dollar = True
         self._lock = threading.RLock()  # executor threads may ask for positions at once
+        # Answers single lookups from the text's lines while the full map is still pending
+        # (linepos): a few issues in a 10,000-service runbook need no full compose.
+        self._finder: Any = None
 
     def later(self, fn: Callable[[SourceMap], None]) -> None:
+        if self._pending:
+            self._finder = None  # positions merged from other files: the finder knows one text
         self._pending.append(fn)
+
+    def _quick(self, path: PathKey, key_first: bool) -> Pos | None | bool:
+        """The lookup answered by the line finder (walking up to the parents as key/value do),
+        or False when only the full map can answer."""
+        from dr_orchestrator.runbook.linepos import ABSENT
+
+        finder = self._finder
+        if finder is None or not self._pending:
+            return False
+        while path:
+            found = finder.find(path)
+            if found is None:
+                return False
+            if found != ABSENT:
+                key_pos, value_pos = found
+                return (key_pos or value_pos) if key_first else (value_pos or key_pos)
+            path = path[:-1]
+        return self._values.get(())
 
     def _settle(self) -> None:
         if not self._pending:
@@ -67,8 +90,11 @@ class SourceMap:
 
     def key(self, path: PathKey) -> Pos | None:
         """Where the node is *named* (`api:`), falling back to its value, then its parents."""
-        keys, values = self.keys, self.values
         path = tuple(path)
+        quick = self._quick(path, key_first=True)
+        if quick is not False:
+            return quick  # type: ignore[return-value]
+        keys, values = self.keys, self.values
         while True:
             found = keys.get(path) or values.get(path)
             if found is not None or not path:
@@ -77,8 +103,11 @@ class SourceMap:
 
     def value(self, path: PathKey) -> Pos | None:
         """Where the node's value starts (best for 'this value is wrong')."""
-        keys, values = self.keys, self.values
         path = tuple(path)
+        quick = self._quick(path, key_first=False)
+        if quick is not False:
+            return quick  # type: ignore[return-value]
+        keys, values = self.keys, self.values
         while True:
             found = values.get(path) or keys.get(path)
             if found is not None or not path:
@@ -123,6 +152,9 @@ def parse_yaml(text: str, name: str) -> tuple[Any, SourceMap, list[Issue]]:
         smap = SourceMap()
         smap.values[()] = Pos(name, 1, 1)
         smap.later(lambda target: _positions_into(text, name, target))
+        from dr_orchestrator.runbook.linepos import LineFinder
+
+        smap._finder = LineFinder(text, name)
         issues: list[Issue] = []
     else:
         data, smap, issues = _parse_slow(text, name)

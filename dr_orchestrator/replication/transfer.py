@@ -5,9 +5,10 @@ Two ways:
   What is verified then:
   * always: backends that take the source's `etag` check their copy against it without a
     request of their own (S3: the ETag CopyObject returns equals the source's single-part
-    ETag, i.e. its MD5, else the copy's CRC32C equals the source's); a copy that does not
-    match is replaced by a streamed one. After the phase, size (and provider checksum where
-    listed) at the target are compared with the source's listing (replicator._confirm).
+    ETag, i.e. its MD5, else the copy's CRC32C equals the source's; multipart sources are
+    not compared); a copy that does not match is replaced by a streamed one. After the
+    phase, size (and provider checksum where listed) at the target are compared with the
+    source's listing (replicator._confirm).
     This shows the copy holds the source's bytes — not that the source's bytes are right;
   * "content" verify mode (the default) also reads every copy back once and checks that
     it hashes to its BLAKE3 name, so a source object damaged at rest is caught and never
@@ -25,6 +26,7 @@ import contextlib
 import enum
 import functools
 import inspect
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,6 +91,7 @@ class Transfer:
         self._put = self.local_writer.put if self.local_writer else target.put
         # A local file needs no retry/resume layer around its reads.
         self._local_source = local_root(source)
+        self._local_path = f"{self._local_source}{os.sep}" if self._local_source is not None else ""
         self._reader = unwrap(source) if self._local_source is not None else source
         if self.local_writer is not None:
             self.in_memory_max = 0  # stream straight into the temp file; it is renamed only if the hash matched
@@ -204,12 +207,13 @@ class Transfer:
             if expected is not None and hasher.hexdigest() != expected:
                 raise SourceCorrupt(f"{self.source.url}: {key} does not match its content hash")
 
-        try:
-            f = open(self._local_source / validate_key(key), "rb", buffering=0)  # noqa: SIM115 - closed below
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise ObjectNotFound(f"{self.source.url}: {key} not found") from exc
-        with self.budget.reserve(CHUNK), f:
-            return self.local_writer.copy_file(key, f, on_block, check)
+        with self.budget.reserve(CHUNK):
+            try:
+                return self.local_writer.copy_file(key, self._local_path + validate_key(key), on_block, check)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+                if exc.filename and str(exc.filename).startswith(self._local_path):
+                    raise ObjectNotFound(f"{self.source.url}: {key} not found") from exc
+                raise
 
     def _read_verified(self, backend: Backend, key: str, expected: str | None) -> bytes:
         chunks: list[bytes] = []

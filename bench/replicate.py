@@ -146,11 +146,15 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     source warms the page cache for the second; the machine's load drifts), then the
     incremental run after 1 % new objects, then three alternating no-change reruns."""
     nobj, nbytes = count_dir(src)  # earlier runs may have added their 1 %
-    r_dst, d_dst = WORK / "dir-rclone", WORK / "dir-dro"
-    rclone = ["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR]
+    # Targets of earlier runs go first, and every copy writes into a directory of its own:
+    # ext4 makes inode allocation slow (for both tools) right after mass deletions.
+    for old in WORK.glob("dir-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    os.sync()
+    time.sleep(10)
 
     def run_rclone() -> tuple[float, float]:
-        t_r, _ = timed(rclone, env=rclone_env(0))
+        t_r, _ = timed(["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR], env=rclone_env(0))
         t_sync = time.monotonic()
         os.sync()
         return t_r, time.monotonic() - t_sync
@@ -158,10 +162,8 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     def run_dro() -> tuple[float, dict]:  # type: ignore[type-arg]
         return dro_run(f"file://{src}", f"file://{d_dst}")
 
-    for order in ("rclone first", "dro first"):
-        for p in (r_dst, d_dst):
-            shutil.rmtree(p, ignore_errors=True)
-        os.sync()
+    for i, order in enumerate(("rclone first", "dro first")):
+        r_dst, d_dst = WORK / f"dir-rclone-{i}", WORK / f"dir-dro-{i}"
         before = load()
         if order == "rclone first":
             (t_r, t_sync), (t_d, rep) = run_rclone(), run_dro()
@@ -172,6 +174,7 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
             f"rclone + sync {t_r + t_sync:.1f} s; dro ends durable (syncfs per phase)")
     n_new, b_new = add_small(src, small_new, random.Random(time.time_ns()))
     before = load()
+    rclone = ["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR]
     t_r2, _ = timed(rclone, env=rclone_env(0))
     t_d2, rep2 = run_dro()
     assert rep2["counters"]["objects_copied"] == n_new, rep2

@@ -213,6 +213,19 @@ def via_cli(path: Path, repeat: int) -> dict[str, Timing]:
     return {"startup": t_start, "validate": t_validate, "plan": t_plan, "total": t_validate + t_plan}
 
 
+def calibration() -> float:
+    """Seconds for a fixed pure-Python loop (best of 3): how fast this machine runs Python right
+    now. On a shared VM it varies by 1.5x from hour to hour, and every figure here with it."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(5_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def profile(path: Path, top: int = 30) -> str:
     """cProfile of `load_runbook` (load + semantic validation) and `build_plan`."""
     from dr_orchestrator.planning import build_plan
@@ -252,7 +265,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     results: dict[str, Any] = {"services": services, "edges": edges, "yaml_bytes": size,
                                "cpus": os.cpu_count(), "python": sys.version.split()[0],
-                               "loadavg_1m_at_start": load}
+                               "loadavg_1m_at_start": load, "calibration_s": calibration()}
     results["planner_only"] = planner_only(args.services, args.edges, args.repeat)
     results["in_process"] = in_process(args.out, args.repeat)
     if not args.no_cli:
@@ -261,7 +274,8 @@ def main() -> None:
         print(json.dumps(results, indent=2, default=lambda t: {"wall_s": t.wall_s, "cpu_s": t.cpu_s}))
         return
     print(f"{services} services, {edges} edges, {size / 1e6:.1f} MB YAML; best of {args.repeat}; "
-          f"load average at start {load:.1f} on {os.cpu_count()} CPUs")
+          f"load average at start {load:.1f} on {os.cpu_count()} CPUs; calibration loop "
+          f"{results['calibration_s']:.3f}s (5M additions; lower = faster machine right now)")
     po, ip = results["planner_only"], results["in_process"]
     print(f"planner core only (plain data): {po['plan'].text()}")
     print(f"in-process validate = load (YAML + positions + models) {ip['load'].text()} "

@@ -12,10 +12,12 @@ import datetime as dt
 import json
 import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dr_orchestrator.reporting.model import Report
 from dr_orchestrator.storage.base import Backend
+
+if TYPE_CHECKING:  # `dro plan` reads the history: it should not import the report renderers (jinja2)
+    from dr_orchestrator.reporting.model import Report
 
 PREFIX = "history/"
 RECENT = 5  # drills whose step durations feed the plan's estimates

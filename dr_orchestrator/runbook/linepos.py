@@ -97,12 +97,9 @@ class LineFinder:
 
     def _entry(self, node: _Node, wanted: str) -> Any:
         """The mapping entry `wanted` of the block mapping starting at `node`."""
-        entries = self._entries.get(node, _MISSING)
-        if entries is _MISSING:
-            entries = self._entries[node] = self._index_mapping(node)
+        entries = self._indexed(self._entries, node, self._index_mapping)
         if entries is UNKNOWN:
             return UNKNOWN
-        assert isinstance(entries, dict)
         found = entries.get(wanted)
         if found is None:
             return ABSENT
@@ -155,13 +152,8 @@ class LineFinder:
 
     def _item(self, node: _Node, wanted: int) -> Any:
         """Item `wanted` of the block sequence whose first '-' is at `node`."""
-        items = self._items.get(node, _MISSING)
-        if items is _MISSING:
-            items = self._items[node] = self._index_sequence(node)
-        if items is UNKNOWN:
-            return UNKNOWN
-        assert isinstance(items, list)
-        return self._item_at(node, items, wanted)
+        items = self._indexed(self._items, node, self._index_sequence)
+        return UNKNOWN if items is UNKNOWN else self._item_at(node, items, wanted)
 
     def _index_sequence(self, node: _Node) -> list[int] | None:
         """Lines of the items of a block sequence (built once per sequence)."""
@@ -211,6 +203,14 @@ class LineFinder:
         if wanted < 0 or wanted >= len(starts):
             return ABSENT
         return None, _Node(node.line, starts[wanted], node.line + 1)
+
+    @staticmethod
+    def _indexed(cache: dict[_Node, Any], node: _Node, build: Any) -> Any:
+        """`build(node)`, computed once per node (UNKNOWN results are remembered too)."""
+        found = cache.get(node, _MISSING)
+        if found is _MISSING:
+            found = cache[node] = build(node)
+        return found
 
     def _flow_entry(self, node: _Node, wanted: str) -> Any:
         """Entry `wanted` of a one-line flow mapping of scalars (`retention: {keep_daily: 7}`)."""

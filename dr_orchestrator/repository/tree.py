@@ -134,20 +134,12 @@ def same_meta(d: dict[str, Any], st: os.stat_result, kind: str, user: str, group
     return True
 
 
+_KINDS = {stat_mod.S_IFREG: "file", stat_mod.S_IFDIR: "dir", stat_mod.S_IFLNK: "symlink",
+          stat_mod.S_IFIFO: "fifo", stat_mod.S_IFCHR: "chardev", stat_mod.S_IFBLK: "blockdev"}
+
+
 def kind_of(m: int) -> str:
-    if stat_mod.S_ISREG(m):
-        return "file"
-    if stat_mod.S_ISDIR(m):
-        return "dir"
-    if stat_mod.S_ISLNK(m):
-        return "symlink"
-    if stat_mod.S_ISFIFO(m):
-        return "fifo"
-    if stat_mod.S_ISCHR(m):
-        return "chardev"
-    if stat_mod.S_ISBLK(m):
-        return "blockdev"
-    return "socket"
+    return _KINDS.get(stat_mod.S_IFMT(m), "socket")
 
 
 def node_from_stat(name: str, st: os.stat_result, users: dict[int, str], groups: dict[int, str]) -> Node:

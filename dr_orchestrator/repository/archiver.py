@@ -621,7 +621,3 @@ def _pread(fd: int, start: int, end: int) -> Any:
                 os.posix_fadvise(fd, pos[0], min(n, end - pos[0]), willneed)
         return data
     return read
-
-
-def is_regular(st: os.stat_result) -> bool:
-    return stat_mod.S_ISREG(st.st_mode)

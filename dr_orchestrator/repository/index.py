@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -107,12 +107,3 @@ def write_index(backend: Backend, keys: Keys,
     else:
         backend.put(index_key(index_id), stored)
     return index_id
-
-
-def entries_by_pack(index: Index) -> Iterator[tuple[str, list[tuple[bytes, BlobLocation]]]]:
-    by_pack: dict[str, list[tuple[bytes, BlobLocation]]] = {}
-    for bid, loc in index.blobs.items():
-        by_pack.setdefault(loc.pack_id, []).append((bid, loc))
-    for pid, items in by_pack.items():
-        items.sort(key=lambda x: x[1].offset)
-        yield pid, items

@@ -15,6 +15,10 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
   rm -f .venv/.installed-*; touch "$stamp"
 fi
+# Bytecode for the package, as `pip install` (non-editable) would leave it: where
+# PYTHONDONTWRITEBYTECODE is set nothing else writes it, and every `dro` run would compile
+# ~150 modules from source first (~0.1 s). Only changed files are recompiled.
+.venv/bin/python -m compileall -q -j 0 dr_orchestrator >/dev/null
 
 [ "${1:-}" = "--services" ] || exit 0
 

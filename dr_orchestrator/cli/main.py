@@ -7,22 +7,13 @@ message, a hint and an exit code — never a traceback.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import typer
 
 from dr_orchestrator import __version__
-from dr_orchestrator.cli import (
-    drill,
-    execution,
-    plan,
-    replication,
-    repo,
-    runbook,
-    storage,
-    terraform,
-)
 from dr_orchestrator.cli.common import render_error, render_issues
 from dr_orchestrator.errors import EXIT_BAD_INPUT, DRError, ValidationFailed
 
@@ -61,12 +52,39 @@ def _root(
     """dr-orchestrator."""
 
 
-for module in (runbook, plan, storage, repo, replication, execution, drill, terraform):
-    module.register(app)
+# Each top-level command and the module of `dr_orchestrator.cli` that registers it, in the
+# order `dro --help` lists them. A run imports only the module of the command it runs: the
+# command modules import their areas (drill, repository, rich tables…), and paying for all
+# of them on every start was a large share of a short command such as `dro plan`.
+COMMANDS: dict[str, str] = {
+    "validate": "runbook", "schema": "runbook",
+    "plan": "plan", "graph": "plan",
+    "storage": "storage",
+    "repo": "repo", "backup": "repo", "snapshots": "repo", "ls": "repo", "diff": "repo",
+    "restore": "repo", "verify": "repo", "forget": "repo", "prune": "repo", "unlock": "repo",
+    "replicate": "replication", "repair": "replication", "status": "replication",
+    "schedule": "replication",
+    "failover": "execution", "rebuild": "execution", "failback": "execution",
+    "resume": "execution", "runs": "execution", "show": "execution",
+    "drill": "drill", "history": "drill",
+    "terraform": "terraform",
+}
+
+
+def modules_for(args: list[str]) -> list[str]:
+    """The module of the command in `args`, or every module (help, unknown command)."""
+    command = next((a for a in args if not a.startswith("-")), None)
+    return [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+
+
+def register(args: list[str]) -> None:
+    for name in modules_for(args):
+        importlib.import_module(f"dr_orchestrator.cli.{name}").register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the process exit code."""
+    register(sys.argv[1:] if argv is None else argv)
     try:
         # standalone_mode=False makes click *return* the code of typer.Exit(n) instead of exiting.
         code = app(args=argv, standalone_mode=False)

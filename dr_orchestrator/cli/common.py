@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from dr_orchestrator.errors import DRError, Issue
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    console: Console  # stdout
+    err_console: Console  # stderr: progress, errors, issues
+
+
+def __getattr__(name: str) -> Any:
+    """`console` and `err_console` are made on first use: importing rich costs ~40 ms that a
+    command printing JSON (`dro plan --format json`) never needs."""
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    made = globals()[name] = Console(stderr=name == "err_console")
+    return made
+
+
+def _err() -> Console:
+    made = globals().get("err_console")
+    return made if made is not None else __getattr__("err_console")
 
 
 def print_json(data: Any) -> None:
@@ -20,16 +37,16 @@ def print_json(data: Any) -> None:
 
 
 def render_error(exc: DRError) -> None:
-    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True,
+    _err().print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True,
                       soft_wrap=True)
     if exc.hint:
-        err_console.print(f"  [yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        _err().print(f"  [yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
 
 
 def render_issues(issues: list[Issue]) -> None:
     for issue in issues:
         colour = "red" if issue.severity == "error" else "yellow"
-        err_console.print(f"[bold]{issue.location()}[/]: [{colour}]{issue.severity}[/]: {issue.message}",
+        _err().print(f"[bold]{issue.location()}[/]: [{colour}]{issue.severity}[/]: {issue.message}",
                           highlight=False, soft_wrap=True, markup=True)
         if issue.hint:
-            err_console.print(f"    hint: {issue.hint}", highlight=False, soft_wrap=True, markup=False)
+            _err().print(f"    hint: {issue.hint}", highlight=False, soft_wrap=True, markup=False)

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from dr_orchestrator.cli.common import console
+from dr_orchestrator.cli import common
 from dr_orchestrator.errors import ValidationFailed
 
 # The use cases are imported inside the commands: `dro --help` and the other commands
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         with gc_paused():  # a one-shot command over a big object graph: see gcpause
             result = plan_app.plan(runbook, action, service, strict, use_history=history)
             if fmt == "table":
-                console.print(table_renderable(result.plan))
+                common.console.print(table_renderable(result.plan))
             else:
                 sys.stdout.write(plan_app.render(result.plan, fmt))
         if strict and result.issues:

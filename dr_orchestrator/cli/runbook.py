@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from dr_orchestrator.cli.common import console, print_json, render_issues
+from dr_orchestrator.cli import common
+from dr_orchestrator.cli.common import print_json, render_issues
 from dr_orchestrator.errors import BadInput, ValidationFailed
 
 
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
             raise ValidationFailed(report.issues, report.summary())
         else:
             render_issues(report.issues)
-            console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
+            common.console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
 
     @app.command("schema")
     def schema_cmd(

@@ -12,13 +12,12 @@ import io
 import json
 import re
 from collections.abc import Callable
-
-from rich import box
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from dr_orchestrator.planning.model import Plan, ServicePlan, format_seconds
+
+if TYPE_CHECKING:  # rich is imported by the table renderers only: JSON output never needs it
+    from rich.console import RenderableType
 
 FORMATS = ("table", "markdown", "json", "mermaid", "dot")
 GRAPH_FORMATS = ("mermaid", "dot")
@@ -69,6 +68,11 @@ def table_renderable(plan: Plan) -> RenderableType:
     per step with the step's own estimate and estimated start. Cells are `Text`, never
     markup strings: names like `[shell]` must print as written.
     """
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=box.SIMPLE_HEAVY, pad_edge=False)
     table.add_column("wave", justify="right", no_wrap=True)
     # The only column that gives way on a narrow terminal; its cells end in "…", never wrap.
@@ -110,6 +114,8 @@ def table_renderable(plan: Plan) -> RenderableType:
 
 
 def render_table(plan: Plan, width: int = 140) -> str:
+    from rich.console import Console
+
     buf = io.StringIO()
     Console(file=buf, width=width, no_color=True, highlight=False).print(table_renderable(plan))
     return buf.getvalue()

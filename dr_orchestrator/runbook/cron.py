@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from croniter import croniter
+if TYPE_CHECKING:  # imported on first use: a runbook without schedules never pays for it
+    from croniter import croniter
 
 _FIELDS = "minute hour day-of-month month day-of-week"
 _MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
@@ -23,6 +25,8 @@ def cron_error(expr: str) -> str | None:
     fields = text.split()
     if len(fields) != 5:
         return f"a schedule has 5 fields ({_FIELDS}), '{expr}' has {len(fields)}"
+    from croniter import croniter
+
     try:
         croniter(text, datetime(2025, 1, 1))
     except Exception as exc:  # croniter raises several unrelated types for bad input
@@ -41,6 +45,8 @@ CALENDAR_YEARS = 28
 def max_interval(expr: str, start: date = date(2024, 1, 1), years: int = CALENDAR_YEARS) -> timedelta:
     """The longest time between two consecutive fire times in [start, start + years)
     (the worst-case backup gap)."""
+    from croniter import croniter
+
     cron = croniter(expr.strip(), datetime(start.year, start.month, start.day))
     fields = cron.expanded
     special = getattr(cron, "nth_weekday_of_month", None) or any(

@@ -16,7 +16,7 @@ from typing import Any
 
 from dr_orchestrator.errors import DRError
 from dr_orchestrator.planning.inputs import PlanInput, ServiceInput
-from dr_orchestrator.planning.model import PlannedStep
+from dr_orchestrator.planning.model import PlannedStep, make
 
 MAX_PLAYBOOK_DEPTH = 8  # playbooks may call playbooks; a loop must not hang the planner
 
@@ -53,7 +53,8 @@ def _has_method(cls: Any, name: str) -> bool:
 def _planned(service: str, index: int, step: Any, origin: str | None, measured: Mapping[str, float]) -> PlannedStep:
     label = step_label(step)
     key = f"{service}/{label}" if measured else ""
-    return PlannedStep(
+    return make(
+        PlannedStep,
         service=service,
         index=index,
         name=label,
@@ -134,7 +135,8 @@ def plan_input(runbook: Any, action: str, measured: Mapping[str, float] | None =
             if not default_recovery:
                 default_recovery.append(recovery_site_for(name))
             recovery = default_recovery[0]
-        services[name] = ServiceInput(
+        services[name] = make(
+            ServiceInput,
             name=name,
             depends_on=tuple(getattr(svc, "depends_on", ()) or ()),
             steps=steps,

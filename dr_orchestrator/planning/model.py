@@ -19,10 +19,47 @@ Scheduling model (see planning/critical_path.py):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, TypeVar
 
 ACTIONS = ("failover", "failback", "rebuild")
+
+T = TypeVar("T")
+_new = object.__new__
+
+
+def make(cls: type[T], **values: Any) -> T:
+    """An instance of the frozen dataclass `cls`, built without its generated `__init__`.
+
+    That `__init__` stores every field through `object.__setattr__` (the price of frozen):
+    2.5x a plain store, and planning 10,000 services builds ~40,000 of these. Omitted
+    fields take their defaults; an unknown field name is a TypeError, as with `cls(...)`.
+    """
+    names, defaults = _fields_of(cls)
+    if not names.issuperset(values):
+        raise TypeError(f"{cls.__name__} has no field(s) {', '.join(sorted(set(values) - names))}")
+    obj = _new(cls)
+    state = obj.__dict__
+    state.update(defaults)
+    state.update(values)
+    if len(state) != len(names):
+        missing = sorted(names - set(state))
+        raise TypeError(f"{cls.__name__} needs field(s) {', '.join(missing)}")
+    return obj
+
+
+_FIELDS: dict[type, tuple[frozenset[str], dict[str, Any]]] = {}
+
+
+def _fields_of(cls: type) -> tuple[frozenset[str], dict[str, Any]]:
+    if cls in _FIELDS:
+        return _FIELDS[cls]
+    found = fields(cls)
+    if any(f.default_factory is not MISSING for f in found):
+        raise TypeError(f"make() does not fill default factories ({cls.__name__})")
+    known = _FIELDS[cls] = (frozenset(f.name for f in found),
+                            {f.name: f.default for f in found if f.default is not MISSING})
+    return known
 
 
 @dataclass(frozen=True)

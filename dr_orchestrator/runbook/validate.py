@@ -47,6 +47,10 @@ class Checker:
         # A site with errors may be the missing recovery site: do not pile on.
         self.broken_sites = len(self.rb.sites) != len(self.names.get("sites", ())) or any(
             section == "sites" for section, _ in loaded.salvaged)
+        self.service_names = self.names.get("services", set())
+        # Where a service without its own recovery_site fails over (the same for all of them).
+        recovery = [s for s, site in self.rb.sites.items() if site.role == "recovery"]
+        self.default_recovery = recovery[0] if len(recovery) == 1 else None
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -176,31 +180,34 @@ class Checker:
         svc = self.rb.services[name]
         path = ("services", name)
         owner = f"service '{name}'"
-        self.ref(path + ("site",), "site", svc.site, "sites", owner)
+        if svc.site not in self.rb.sites:
+            self.ref(path + ("site",), "site", svc.site, "sites", owner)
+        recovery_site = svc.recovery_site or self.default_recovery  # = rb.recovery_site_for(name)
         if svc.recovery_site is not None:
             if self.ref(path + ("recovery_site",), "site", svc.recovery_site, "sites", owner) \
                     and svc.recovery_site == svc.site:
                 self.error(path + ("recovery_site",), f"{owner} recovers to the site it runs at ('{svc.site}')",
                            "choose a site in another region or cloud", "recovery-site")
-        elif svc.failover and self.rb.recovery_site_for(name) is None and not self.broken_sites:
+        elif svc.failover and recovery_site is None and not self.broken_sites:
             recovery = [s for s, site in self.rb.sites.items() if site.role == "recovery"]
             self.error(path, f"{owner} has failover steps but no recovery site",
                        "set recovery_site:" + (f" (one of {', '.join(recovery)})" if recovery else
                                                " or give one site role: recovery"), "recovery-site", key=True)
+        known = self.service_names
         for index, dep in enumerate(svc.depends_on):
-            where = path + ("depends_on", index)
             if dep == name:
-                self.error(where, f"{owner} depends on itself", "remove it from depends_on", "cycle")
-            elif dep not in self.names.get("services", ()):
-                self.error(where, f"{owner} depends on unknown service '{dep}'",
-                           did_you_mean(dep, self.names.get("services", ())), "undefined-reference")
+                self.error(path + ("depends_on", index), f"{owner} depends on itself",
+                           "remove it from depends_on", "cycle")
+            elif dep not in known:
+                self.error(path + ("depends_on", index), f"{owner} depends on unknown service '{dep}'",
+                           did_you_mean(dep, known), "undefined-reference")
         for index, dc in enumerate(svc.data_classes):
             self.ref(path + ("data_classes", index), "data class", dc, "data_classes", owner)
         for action in ACTIONS:
-            steps = svc.steps(action)
+            steps = getattr(svc, action)
             if not steps:
                 continue
-            site = self.rb.action_site(name, action)
+            site = recovery_site if action == "failover" else svc.site  # = rb.action_site(name, action)
             context = {"service": name, "site": site, "action": action}
             self.steps(steps, path + (action,), name, site, context, self.smap, None)
 
@@ -212,7 +219,7 @@ class Checker:
                 continue
             spath = path + (index,)
             owner = _Lazy(describe, spath, self.raw) if via is None else f"step {index + 1} of {via}"
-            host = getattr(step, "host", None) if "host" in type(step).model_fields else None
+            host = getattr(step, "host", None) if _has_host(type(step)) else None
             if isinstance(host, str):
                 self.host_ref(spath + ("host",), host, site, owner, smap=smap)
             if step.on_failure == "rollback" and not step.rollback:
@@ -273,8 +280,9 @@ class Checker:
 
     def cycles(self) -> None:
         """Every dependency cycle once, printed in order (iterative DFS: 10,000 services deep is fine)."""
-        graph = {n: [d for d in s.depends_on if d in self.rb.services and d != n]
-                 for n, s in self.rb.services.items()}
+        services = self.rb.services
+        graph = {n: [d for d in s.depends_on if d in services and d != n] for n, s in services.items()}
+        graph = _cyclic_part(graph)  # usually empty: the DFS below only walks what is left
         state: dict[str, int] = {}  # 1 = on the stack, 2 = done
         reported: set[tuple[str, ...]] = set()
         for root in graph:
@@ -311,6 +319,37 @@ class Checker:
         self.error(("services", first, "depends_on", index), f"dependency cycle: {chain}",
                    "a service cannot (indirectly) depend on itself; remove one of these depends_on entries",
                    "cycle")
+
+
+def _has_host(step_class: type) -> bool:
+    """Whether a step kind has a `host` field (asked of the class once: 20,000 steps)."""
+    known = _HAS_HOST.get(step_class)
+    if known is None:
+        known = _HAS_HOST[step_class] = "host" in getattr(step_class, "model_fields", {})
+    return known
+
+
+_HAS_HOST: dict[type, bool] = {}
+
+
+def _cyclic_part(graph: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The services on a cycle or depending on one: what Kahn's algorithm cannot order.
+
+    Linear and cheap (no stack per node), so an acyclic runbook never pays for the DFS that
+    spells out each cycle."""
+    dependents: dict[str, list[str]] = {name: [] for name in graph}
+    remaining = {}
+    for name, deps in graph.items():
+        remaining[name] = len(deps)
+        for dep in deps:
+            dependents[dep].append(name)
+    ready = [name for name, count in remaining.items() if count == 0]
+    while ready:
+        for dependent in dependents[ready.pop()]:
+            remaining[dependent] -= 1
+            if remaining[dependent] == 0:
+                ready.append(dependent)
+    return {name: [d for d in deps if remaining[d]] for name, deps in graph.items() if remaining[name]}
 
 
 def semantic_issues(loaded: Loaded, strict: bool = False) -> list[Issue]:

@@ -143,3 +143,20 @@ def test_critical_path_over_rto_is_a_warning_or_a_strict_error(tmp_path: Path) -
     assert "over its RTO of 5m" in issues[0].message
     runbook, issues = validate_file(path, strict=True)
     assert runbook is None and [(i.severity, i.line) for i in issues] == [("error", 34)]
+
+
+def test_every_cycle_once_even_among_services_downstream_of_cycles(tmp_path: Path) -> None:
+    """Two separate cycles, services depending on them, and acyclic services around them."""
+    services = {
+        "base": [], "a": ["b", "base"], "b": ["a"], "after-a": ["a"], "after-after": ["after-a", "base"],
+        "d": ["f"], "e": ["d"], "f": ["e"], "free": ["base"], "g": ["g2"], "g2": ["g3"], "g3": ["g"],
+    }
+    body = "\n".join(f"  {name}:\n    site: home\n    depends_on: [{', '.join(deps)}]"
+                     for name, deps in services.items())
+    path = tmp_path / "rb.yaml"
+    path.write_text("apiVersion: dr-orchestrator/v1\nkind: Runbook\nmetadata: {name: c}\n"
+                    "sites:\n  home: {provider: local, storage: file:///tmp/x}\nservices:\n" + body + "\n")
+    _, issues = validate_file(path)
+    cycles = sorted(i.message for i in issues if i.code == "cycle")
+    assert cycles == ["dependency cycle: a -> b -> a", "dependency cycle: d -> f -> e -> d",
+                      "dependency cycle: g -> g2 -> g3 -> g"]

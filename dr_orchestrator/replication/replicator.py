@@ -26,13 +26,16 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from dr_orchestrator.errors import BadInput, DRError, ObjectNotFound
-from dr_orchestrator.replication import layout, listing, retention
+from dr_orchestrator.replication import layout, listcache, listing, retention
 from dr_orchestrator.replication.graph import SnapshotFilter, SnapshotGraph
 from dr_orchestrator.replication.layout import Kind
-from dr_orchestrator.replication.listing import Listing
+from dr_orchestrator.replication.listcache import DirCache
+from dr_orchestrator.replication.listing import InSync, Listing
+from dr_orchestrator.replication.localfast import syncfs_dir
 from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.replication.transfer import Outcome, Result, Transfer
@@ -65,6 +68,9 @@ class Options:
     memory_budget: int = 256 << 20
     in_memory_max: int = 64 << 20
     local_fast: bool = True  # local targets: atomic renames + one syncfs per phase (localfast.py)
+    # Local ends: answer unchanged directories from the listing cache (listcache.py);
+    # off with DRO_LISTING_CACHE=0. `deep` lists everything in full either way.
+    listing_cache: bool = field(default_factory=listcache.enabled)
     graph: SnapshotGraph | None = None
     snapshot_filter: SnapshotFilter | None = None
     progress: Progress = field(default_factory=_NoProgress)
@@ -84,6 +90,19 @@ class Replicator:
                                  retain_until=self.opt.retain_until, server_side=self.opt.server_side,
                                  verify=self.opt.verify, in_memory_max=self.opt.in_memory_max,
                                  stop=self.opt.stop, local_fast=self.opt.local_fast)
+        self._in_sync = InSync()
+        self._caches: dict[str, DirCache] = {}
+        if self.opt.listing_cache:
+            for backend in (source, target):
+                root = listing.local_root(backend)
+                if root is not None and str(root) not in self._caches:
+                    self._caches[str(root)] = DirCache(root, use_entries=not self.opt.deep)
+        self._src_cache = self._cache_of(source)
+        self._tgt_cache = self._cache_of(target)
+
+    def _cache_of(self, backend: Backend) -> DirCache | None:
+        root = listing.local_root(backend)
+        return self._caches.get(str(root)) if root is not None else None
 
     # --- the run ----------------------------------------------------------------------
 
@@ -91,6 +110,8 @@ class Replicator:
         started = time.monotonic()
         try:
             self._run()
+            if self._caches and self.report.ok and not self.opt.dry_run:
+                self._save_caches()
         finally:
             self.report.seconds = round(time.monotonic() - started, 3)
         return self.report
@@ -98,18 +119,23 @@ class Replicator:
     def _run(self) -> None:
         rep = self.report
         src, tgt = self._list_both()
-        rep.source_objects, rep.target_objects_before = len(src), len(tgt)
+        same = self._in_sync  # in neither listing: present at both ends, same size
+        rep.source_objects, rep.target_objects_before = len(src) + same.count, len(tgt) + same.count
         self._check_config(src, tgt)
         suspect = self._suspects(src, tgt)
         todo = {k: i for k, i in src.items() if k not in tgt or k in suspect}
         rep.to_copy, rep.to_copy_bytes = len(todo), sum(i.size for i in todo.values())
-        rep.already_present = len(src) - len(todo)
+        rep.already_present = rep.source_objects - len(todo)
         rep.snapshots_new = sorted(layout.object_id(k) for k in listing.by_kind(todo, Kind.SNAPSHOTS))
         if self.opt.dry_run:
             if self.opt.mirror_deletes:
                 retention.plan_deletes(src, tgt, rep)
             return
+        if self._tgt_cache is not None and (todo or (self.opt.mirror_deletes and tgt.keys() - src.keys())):
+            self._tgt_cache.invalidate()  # before the first write there (listcache.py)
         present = tgt.keys() - suspect
+        if self.opt.graph is not None and same.count:
+            present |= same.keys()  # what a snapshot needs may be among them
         for phase in layout.PHASES[:-1]:
             batch = [i for k, i in todo.items() if layout.kind_of(k) in phase]
             if Kind.INDEX in phase:
@@ -132,18 +158,39 @@ class Replicator:
                                      now=self.opt.now() if self.opt.now else None)
 
     def _list_both(self) -> tuple[Listing, Listing]:
+        src_cache, tgt_cache = self._src_cache, self._tgt_cache
         if listing.is_local(self.source) and listing.is_local(self.target):
             # Two cached local walks are CPU work under one GIL: side by side they only
-            # slow each other down (a cold walk goes parallel by itself, localfast.py).
-            return listing.list_repository(self.source), listing.list_repository(self.target)
+            # slow each other down (a cold walk goes parallel by itself, listcache.py).
+            if self.opt.deep:  # every object at the target gets hashed: list them all
+                return (listing.list_repository(self.source, cache=src_cache),
+                        listing.list_repository(self.target, cache=tgt_cache))
+            src, tgt, self._in_sync = listing.list_local_pair(self.source, self.target, src_cache, tgt_cache)
+            return src, tgt
         with ThreadPoolExecutor(1, thread_name_prefix="dro-list-target") as pool:
-            fut = pool.submit(listing.list_repository, self.target)
-            src = listing.list_repository(self.source)
+            fut = pool.submit(listing.list_repository, self.target, cache=tgt_cache)
+            src = listing.list_repository(self.source, cache=src_cache)
             return src, fut.result()
+
+    def _save_caches(self) -> None:
+        """After a successful run: the listing caches of the local ends (listcache.py).
+
+        A target this run wrote to is read again first (only names not seen before cost a
+        stat). Before a cache naming an object no earlier cache named is written, its file
+        system is synced: the cache must never name an object a power cut could still take
+        away (ours are synced per phase already; another process may be writing there)."""
+        for cache in self._caches.values():
+            if cache is self._tgt_cache and cache.invalidated:
+                listing.refresh_local(self.target, cache)
+        changed = [c for c in self._caches.values() if c.changed]
+        for root in {listcache.device_of(c.root): c.root for c in changed if c.fresh}.values():
+            syncfs_dir(Path(root))
+        for cache in changed:
+            cache.save()
 
     def _check_config(self, src: Listing, tgt: Listing) -> None:
         if layout.CONFIG_KEY not in src:
-            if src:
+            if src or self._in_sync.count:
                 raise BadInput(f"{self.source.url} has repository objects but no config",
                                "is this the right location? replication copies whole repositories")
             raise BadInput(f"{self.source.url} holds no repository (no config)",
@@ -224,7 +271,7 @@ class Replicator:
                     seen[info.key] = info
         else:
             for kind in {layout.kind_of(k) for k in copied}:
-                seen.update(listing.list_kind(self.target, kind))
+                seen.update(listing.list_kind(self.target, kind, cache=self._tgt_cache))
         ok = set()
         for key in copied:
             got, want = seen.get(key), src[key]

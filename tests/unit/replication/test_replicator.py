@@ -17,6 +17,11 @@ from dr_orchestrator.storage.local import LocalBackend
 from tests.unit.replication.synth import FakeGraph, SynthRepo, flip_byte, incomplete_snapshots
 
 
+@pytest.fixture(autouse=True)
+def _both_listing_modes(listing_mode: str) -> None:
+    """Every test here runs with the listing cache and with full listings (conftest.py)."""
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> SynthRepo:
     r = SynthRepo(LocalBackend(tmp_path / "src")).init()
@@ -125,7 +130,11 @@ def test_large_corrupt_object_streamed_without_buffering_is_not_written(repo: Sy
     assert rep.objects_held_back == sorted(k for k in repo.contents if k.startswith("index/"))
 
 
-def test_damaged_target_object_is_resent(repo: SynthRepo, tmp_path: Path) -> None:
+def test_damaged_target_object_is_resent(repo: SynthRepo, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Damage *in place* (the directory unchanged) is seen from sizes only by a full
+    # listing: the cache trusts an unchanged directory (test_listing_cache.py).
+    monkeypatch.setenv("DRO_LISTING_CACHE", "0")
     dst = LocalBackend(tmp_path / "dst")
     replicate(repo.backend, dst)
     truncated, flipped = layout.data_key(repo.packs[0]), layout.data_key(repo.packs[1])

@@ -1,0 +1,281 @@
+"""The listing cache of local directories (replication/listcache.py): what it may answer,
+when it must read again, and that a replica is never judged complete when it is not."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dr_orchestrator.replication import layout, listcache
+from dr_orchestrator.replication.listcache import Block, DirCache, read_dir
+from dr_orchestrator.replication.replicator import Options, replicate
+from dr_orchestrator.storage.local import LocalBackend
+from tests.unit.replication.synth import FakeGraph, SynthRepo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> SynthRepo:
+    r = SynthRepo(LocalBackend(tmp_path / "src")).init()
+    rng = random.Random(11)
+    for _ in range(3):
+        r.add_snapshot(n_packs=6, rng=rng)
+    return r
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Directories actually read (not answered from the cache); no racy window, so that a
+    directory written a moment ago can be trusted by the next run of the test."""
+    monkeypatch.setattr(listcache, "RACY_NS", 0)
+    seen: list[str] = []
+    real = listcache.read_dir
+
+    def counting(path: str, rel: str, old: Block | None) -> Block | None:
+        block = real(path, rel, old)
+        if block is not None and block.read:
+            seen.append(rel)
+        return block
+    monkeypatch.setattr(listcache, "read_dir", counting)
+    return seen
+
+
+def settle() -> None:
+    # File-system timestamps come from a coarse clock: let it tick past what was just written.
+    time.sleep(0.05)
+
+
+def cache_file(root: Path) -> Path:
+    return DirCache(root).path
+
+
+def test_unchanged_rerun_reads_no_directory_and_agrees_with_a_full_listing(
+        repo: SynthRepo, tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    first = replicate(repo.backend, dst)
+    assert first.ok and cache_file(dst.root).exists() and cache_file(repo.backend.root).exists()
+    settle()
+    replicate(repo.backend, dst)  # reads what the first run wrote (written a moment ago) once
+    settle()
+    reads.clear()
+    cached = replicate(repo.backend, dst)
+    assert reads == []
+    assert cached.ok and cached.to_copy == 0 and cached.counters.objects_copied == 0
+    monkeypatch.setenv("DRO_LISTING_CACHE", "0")
+    full = replicate(repo.backend, dst)
+    for field in ("source_objects", "target_objects_before", "already_present", "to_copy"):
+        assert getattr(cached, field) == getattr(full, field) == (0 if field == "to_copy" else len(repo.contents))
+
+
+def test_new_objects_are_found_and_only_changed_directories_read(repo: SynthRepo, tmp_path: Path,
+                                                                  reads: list[str]) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    settle()
+    replicate(repo.backend, dst)
+    settle()
+    before = set(repo.contents)
+    sid = repo.add_snapshot(n_packs=2)
+    new = set(repo.contents) - before
+    settle()
+    reads.clear()
+    rep = replicate(repo.backend, dst)
+    assert rep.ok and rep.counters.objects_copied == len(new) == 4 and rep.snapshots_copied == [sid]
+    assert all((dst.root / k).exists() for k in new)
+    changed = {k.rsplit("/", 1)[0] for k in new} | {"data"}  # data/: maybe a new subdirectory
+    assert set(reads) <= changed  # source and target before, target again after writing
+    assert "keys" not in reads
+
+
+def test_racy_directory_is_read_again_and_a_settled_one_is_trusted(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a").write_bytes(b"12345")
+    st = os.stat(d)
+    stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    wrong = dict(names=["zzz"], sizes=[1], inos=[1])
+    # Taken within RACY_NS of the directory's last change: the same clock tick could hide a
+    # change, so the names are read again.
+    racy = Block("d", stamp, max(stamp[:2]) + 1, [], fresh=False, read=False, **wrong)  # type: ignore[arg-type]
+    got = read_dir(str(d), "d", racy)
+    assert got is not None and got.read and got.names == ["a"] and got.sizes == [5]
+    # Taken well after: the stamp vouches for the entries (this is what the cache relies on).
+    settled = Block("d", stamp, max(stamp[:2]) + 3 * listcache.RACY_NS, [], fresh=False, read=False,
+                    **wrong)  # type: ignore[arg-type]
+    assert read_dir(str(d), "d", settled) is settled
+
+
+def test_known_name_and_inode_keep_their_size_a_replaced_file_is_stat_ed(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a").write_bytes(b"12345")
+    (d / "b").write_bytes(b"1")
+    first = read_dir(str(d), "d", None)
+    assert first is not None and first.names == ["a", "b"] and first.sizes == [5, 1] and first.fresh
+    tmp = d / ".dro-tmp-x"
+    tmp.write_bytes(b"123")
+    os.replace(tmp, d / "b")  # a new inode under an old name
+    (d / "c").write_bytes(b"")
+    again = read_dir(str(d), "d", first)
+    assert again is not None and again.names == ["a", "b", "c"] and again.sizes == [5, 3, 0]
+
+
+def test_entry_removed_with_the_mtime_put_back_is_still_seen(repo: SynthRepo, tmp_path: Path,
+                                                             reads: list[str]) -> None:
+    """`cp -a`/`touch -d` can set a directory's mtime back; its ctime moves regardless."""
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    settle()
+    replicate(repo.backend, dst)
+    settle()
+    victim = layout.data_key(repo.packs[0])
+    parent = (dst.root / victim).parent
+    st = os.stat(parent)
+    (dst.root / victim).unlink()
+    os.utime(parent, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(parent).st_mtime_ns == st.st_mtime_ns
+    rep = replicate(repo.backend, dst)
+    assert rep.ok and rep.counters.objects_copied == 1 and (dst.root / victim).exists()
+
+
+def test_a_failed_run_leaves_no_target_cache_and_the_next_run_lists_in_full(repo: SynthRepo, tmp_path: Path,
+                                                                           reads: list[str]) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    settle()
+    assert cache_file(dst.root).exists()
+    before = set(repo.contents)
+    repo.add_snapshot(n_packs=3)
+    new_packs = sorted(k for k in set(repo.contents) - before if k.startswith("data/"))
+    stop = threading.Event()
+
+    class StopAfterData:
+        def phase(self, name: str, objects: int, nbytes: int) -> None:
+            if name != "data":
+                stop.set()
+
+        def advance(self, objects: int, nbytes: int) -> None:
+            return None
+
+    rep = replicate(repo.backend, dst, Options(stop=stop, progress=StopAfterData()))
+    assert rep.stopped and not rep.ok
+    assert all((dst.root / k).exists() for k in new_packs)
+    assert not cache_file(dst.root).exists()  # removed before the first write, not rewritten
+    # A power cut could have left a written but unsynced object short: the next run must see it.
+    (dst.root / new_packs[0]).write_bytes(b"")
+    again = replicate(repo.backend, dst)
+    assert again.ok and again.resent_corrupt_target == [new_packs[0]]
+    assert (dst.root / new_packs[0]).read_bytes() == repo.contents[new_packs[0]]
+
+
+def test_damage_in_place_needs_a_full_listing_or_deep(repo: SynthRepo, tmp_path: Path,
+                                                      reads: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trade-off, stated: an object truncated in place (its directory unchanged) is not
+    seen from a cached listing; a full listing (cache off or too old) and --deep see it."""
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    settle()
+    replicate(repo.backend, dst)
+    victim = layout.data_key(repo.packs[1])
+    parent_stamp = os.stat((dst.root / victim).parent).st_mtime_ns
+    with open(dst.root / victim, "r+b") as f:
+        f.truncate(10)
+    assert os.stat((dst.root / victim).parent).st_mtime_ns == parent_stamp
+    assert replicate(repo.backend, dst).resent_corrupt_target == []  # trusted from the cache
+    deep = replicate(repo.backend, dst, Options(deep=True))
+    assert deep.resent_corrupt_target == [victim]
+    with open(dst.root / victim, "r+b") as f:
+        f.truncate(10)
+    monkeypatch.setenv("DRO_LISTING_CACHE_MAX_AGE", "0")  # the last full listing is too old
+    assert replicate(repo.backend, dst).resent_corrupt_target == [victim]
+    with open(dst.root / victim, "r+b") as f:
+        f.truncate(10)
+    monkeypatch.delenv("DRO_LISTING_CACHE_MAX_AGE")
+    monkeypatch.setenv("DRO_LISTING_CACHE", "off")
+    assert replicate(repo.backend, dst).resent_corrupt_target == [victim]
+    assert dst.get(victim) == repo.contents[victim]
+
+
+def test_cache_off_writes_no_cache_file(repo: SynthRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRO_LISTING_CACHE", "0")
+    dst = LocalBackend(tmp_path / "dst")
+    assert replicate(repo.backend, dst).ok
+    assert not cache_file(dst.root).exists() and not cache_file(repo.backend.root).exists()
+    monkeypatch.setenv("DRO_LISTING_CACHE", "1")
+    monkeypatch.setenv("DRO_NO_CACHE", "1")  # dro's switch for all of its caches
+    assert replicate(repo.backend, dst).ok
+    assert not cache_file(dst.root).exists()
+
+
+@pytest.mark.parametrize("damage", ["none", "garbage", "truncated", "other-root", "other-version",
+                                    "bad-columns", "not-a-dict", "too-old"])
+def test_unreadable_or_foreign_cache_means_a_full_listing(repo: SynthRepo, tmp_path: Path, reads: list[str],
+                                                          damage: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    settle()
+    replicate(repo.backend, dst)
+    path = cache_file(dst.root)
+    doc = json.loads(path.read_text())
+    # A lying cache: an object the target lacks, listed as present under the directory's
+    # current stamp. Only the cache's own checks can stop it from being believed.
+    victim = layout.data_key(repo.packs[2])
+    rel = victim.rsplit("/", 1)[0]
+    (dst.root / victim).unlink()
+    st = os.stat(dst.root / rel)
+    doc["dirs"][rel][:4] = [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, time.time_ns() + 10**12]
+    text = json.dumps(doc)
+    if damage == "garbage":
+        text = "\x00not json"
+    elif damage == "truncated":
+        text = text[: len(text) // 2]
+    elif damage == "other-root":
+        text = json.dumps({**doc, "root": "/somewhere/else"})
+    elif damage == "other-version":
+        text = json.dumps({**doc, "v": 999})
+    elif damage == "bad-columns":
+        doc["dirs"][rel][7] += ",1"
+        text = json.dumps(doc)
+    elif damage == "not-a-dict":
+        text = "[1, 2, 3]"
+    elif damage == "too-old":
+        monkeypatch.setenv("DRO_LISTING_CACHE_MAX_AGE", "0.001")
+    path.write_text(text)
+    reads.clear()
+    rep = replicate(repo.backend, dst)
+    if damage == "none":  # the control: a well-formed cache is believed (what the checks are for)
+        assert rep.counters.objects_copied == 0 and not (dst.root / victim).exists()
+        return
+    assert rep.ok and rep.counters.objects_copied == 1 and (dst.root / victim).exists()
+    assert rel in reads  # the target directory was read, not trusted
+
+
+def test_with_the_password_a_snapshot_needing_in_sync_objects_is_published(repo: SynthRepo,
+                                                                           tmp_path: Path,
+                                                                           reads: list[str]) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    settle()
+    replicate(repo.backend, dst)
+    settle()
+    sid = repo.add_snapshot(n_packs=1)  # cumulative: needs every older pack (all in sync)
+    rep = replicate(repo.backend, dst, Options(graph=FakeGraph(repo.backend)))
+    assert rep.ok and rep.snapshots_copied == [sid] and rep.snapshots_held_back == {}
+
+
+def test_dry_run_and_deep_write_or_trust_nothing(repo: SynthRepo, tmp_path: Path, reads: list[str]) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst, Options(dry_run=True))
+    assert not cache_file(dst.root).exists() and not cache_file(repo.backend.root).exists()
+    replicate(repo.backend, dst)
+    settle()
+    replicate(repo.backend, dst)
+    settle()
+    reads.clear()
+    replicate(repo.backend, dst, Options(deep=True))
+    assert len([r for r in reads if r.startswith("data/")]) >= 2  # both ends read in full

@@ -31,15 +31,16 @@ def seconds(value: Any) -> float | None:
 
 
 def step_estimate(step: Any) -> float:
-    expected = getattr(step, "expected_duration", None)
-    if callable(expected):
-        return seconds(expected()) or 0.0
+    if _has_method(step.__class__, "expected_duration"):
+        expected = step.expected_duration()
+        return expected.total_seconds() if type(expected) is timedelta else seconds(expected) or 0.0
     return seconds(getattr(step, "estimate", None)) or 0.0
 
 
 def step_label(step: Any) -> str:
     if _has_method(step.__class__, "label"):
-        return str(step.label())
+        label = step.label()
+        return label if type(label) is str else str(label)
     return str(getattr(step, "name", None) or getattr(step, "kind", "step"))
 
 
@@ -53,6 +54,7 @@ def _has_method(cls: Any, name: str) -> bool:
 def _planned(service: str, index: int, step: Any, origin: str | None, measured: Mapping[str, float]) -> PlannedStep:
     label = step_label(step)
     key = f"{service}/{label}" if measured else ""
+    timeout = getattr(step, "timeout", None)
     return make(
         PlannedStep,
         service=service,
@@ -61,7 +63,7 @@ def _planned(service: str, index: int, step: Any, origin: str | None, measured: 
         kind=str(getattr(step, "kind", "step")),
         estimate_s=measured[key] if key in measured else step_estimate(step),
         measured=key in measured,
-        timeout_s=seconds(getattr(step, "timeout", None)),
+        timeout_s=timeout.total_seconds() if type(timeout) is timedelta else seconds(timeout),
         retries=int(getattr(step, "retries", 0) or 0),
         on_failure=str(getattr(step, "on_failure", "abort")),
         playbook=origin,
@@ -127,9 +129,12 @@ def plan_input(runbook: Any, action: str, measured: Mapping[str, float] | None =
     default_recovery: list[str | None] = []  # memo: the same for every service without its own
     services: dict[str, ServiceInput] = {}
     for name, svc in runbook.services.items():
-        raw_steps = list(getattr(svc, action, None) or [])
-        flat = expander.flatten(raw_steps, None, f"service {name!r} {action}") if raw_steps else []
-        steps = tuple(_planned(name, i, step, origin, measured) for i, (step, origin) in enumerate(flat))
+        raw_steps = getattr(svc, action, None) or ()
+        if any(getattr(step, "kind", None) == "playbook" for step in raw_steps):
+            flat = expander.flatten(list(raw_steps), None, f"service {name!r} {action}")
+        else:  # (nearly always: nothing to expand)
+            flat = [(step, None) for step in raw_steps]
+        steps = tuple([_planned(name, i, step, origin, measured) for i, (step, origin) in enumerate(flat)])
         recovery = getattr(svc, "recovery_site", None)
         if recovery is None and callable(recovery_site_for):
             if not default_recovery:

@@ -90,24 +90,23 @@ def parse(text: str) -> Any:
 # and `nan` as ".nan"), and numeric keys (JSON keys are strings). Quoted in the YAML they
 # are strings indeed; that case only costs the slower path. Forms the emitter writes as
 # invalid JSON (`+4`, `-012`) make json.loads fail, which also takes the slower path.
-_JSON_UNSAFE = re.compile(
-    r'"(?:~|True|TRUE|False|FALSE|Null|NULL|[-+]?\.?(?i:nan|inf)|[-+]?0(?:[xXoObB]\w*|[0-9]+))"')
-# A superset of _JSON_UNSAFE's starts that the regex engine scans ~5x faster.
-_MAYBE_UNSAFE = re.compile(r'"(?:[~TFN+\-.]|0[0-9xXoObB]|[nNiI][aAnN][nNfF]")')
+_UNSAFE_VALUE = r"~|True|TRUE|False|FALSE|Null|NULL|[-+]?\.?(?i:nan|inf)|[-+]?0(?:[xXoObB]\w*|[0-9]+)"
 # Keys that YAML reads as numbers, booleans or null (JSON would make them strings).
-# (The lookahead lets the engine skip the many strings that cannot start such a key: 2.7x faster.)
-_NON_STRING_KEY = re.compile(r'"(?=[-+.0-9~nNtTfF])(?:[-+.]?[0-9][^"]*|(?i:true|false|null)|~)": ')
+_NON_STRING_KEY = r"[-+.]?[0-9][^\"]*|(?i:true|false|null)|~"
+# Both in one scan; the lookahead lets the engine skip at once the many strings that cannot
+# start either (3x faster than trying each alternative at every '"').
+_JSON_UNSAFE = re.compile(f'"(?=[-+.0-9~nNtTfFiI])(?:(?:{_NON_STRING_KEY})": |(?:{_UNSAFE_VALUE})")')
 
 
 def _json_safe(emitted: str) -> bool:
-    if _NON_STRING_KEY.search(emitted):
+    if _JSON_UNSAFE.search(emitted):
         return False
     if not emitted.isascii():
         try:  # an escaped surrogate ("\ud83d") comes out as undecodable bytes: YAML rejects it
             emitted.encode("utf-8")
         except UnicodeEncodeError:
             return False
-    return not any(_JSON_UNSAFE.match(emitted, m.start()) for m in _MAYBE_UNSAFE.finditer(emitted))
+    return True
 
 
 def _has_tag(text: str) -> bool:

@@ -21,7 +21,7 @@ from dr_orchestrator.runbook.describe import describe
 from dr_orchestrator.runbook.models import DataClass, Metadata, Runbook, RunbookFragment, Service, Site
 from dr_orchestrator.runbook.secrets import SECRET_KEY_NAMES, literal_secret_reason
 from dr_orchestrator.runbook.suggest import did_you_mean
-from dr_orchestrator.runbook.typecheck import check, check_salvage
+from dr_orchestrator.runbook.typecheck import check, check_salvage, validate_whole
 from dr_orchestrator.runbook.yamlpos import PathKey, Pos, SourceMap, display_path, load_yaml
 
 SECTIONS: dict[str, type] = {"sites": Site, "data_classes": DataClass, "services": Service}
@@ -318,6 +318,10 @@ def _secret_leaf(key: str | None, value: str, path: PathKey, smap: SourceMap, is
 
 def _build(raw: dict[str, Any], smap: SourceMap, issues: list[Issue],
            salvaged: set[tuple[str, str]]) -> Runbook | None:
+    whole = validate_whole(Runbook, raw)  # one validator call when all is valid (the usual case)
+    if whole is not None:
+        return whole  # type: ignore[no-any-return]
+    # Section by section, item by item: every problem, and the valid rest kept.
     top = {k: ({} if k in SECTIONS and isinstance(v, dict) else v) for k, v in raw.items()}
     runbook, found = check(Runbook, top, (), raw, smap)
     issues.extend(found)

@@ -38,6 +38,8 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 def parse_duration(value: Any) -> timedelta:
     """`1h30m` → timedelta(hours=1, minutes=30). Raises ValueError with a readable message."""
+    if type(value) is str:  # (the usual case first: 20,000 steps in a big runbook)
+        return _parse_text(value)
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool) or not isinstance(value, str | int | float):

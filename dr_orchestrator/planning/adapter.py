@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from dr_orchestrator.errors import DRError
-from dr_orchestrator.planning.inputs import PlanInput, ServiceInput
-from dr_orchestrator.planning.model import PlannedStep, make
+from dr_orchestrator.planning.inputs import PlanInput, ServiceInput, new_service_input
+from dr_orchestrator.planning.model import PlannedStep, new_planned_step
 
 MAX_PLAYBOOK_DEPTH = 8  # playbooks may call playbooks; a loop must not hang the planner
 
@@ -55,8 +55,7 @@ def _planned(service: str, index: int, step: Any, origin: str | None, measured: 
     label = step_label(step)
     key = f"{service}/{label}" if measured else ""
     timeout = getattr(step, "timeout", None)
-    return make(
-        PlannedStep,
+    return new_planned_step(
         service=service,
         index=index,
         name=label,
@@ -140,8 +139,7 @@ def plan_input(runbook: Any, action: str, measured: Mapping[str, float] | None =
             if not default_recovery:
                 default_recovery.append(recovery_site_for(name))
             recovery = default_recovery[0]
-        services[name] = make(
-            ServiceInput,
+        services[name] = new_service_input(
             name=name,
             depends_on=tuple(getattr(svc, "depends_on", ()) or ()),
             steps=steps,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dr_orchestrator.planning.model import PlannedStep
+from dr_orchestrator.planning.model import PlannedStep, fast_constructor
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class ServiceInput:
     @property
     def duration_s(self) -> float:
         return sum(step.estimate_s for step in self.steps)
+
+
+new_service_input = fast_constructor(ServiceInput)
 
 
 @dataclass(frozen=True)

@@ -19,47 +19,42 @@ Scheduling model (see planning/critical_path.py):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, TypeVar
 
 ACTIONS = ("failover", "failback", "rebuild")
 
 T = TypeVar("T")
-_new = object.__new__
 
 
-def make(cls: type[T], **values: Any) -> T:
-    """An instance of the frozen dataclass `cls`, built without its generated `__init__`.
+def fast_constructor(cls: type[T]) -> Callable[..., T]:
+    """A keyword-only constructor for the frozen dataclass `cls`: same fields, same defaults,
+    the same TypeError for a missing or unknown field, ~2x cheaper than `cls(...)`.
 
-    That `__init__` stores every field through `object.__setattr__` (the price of frozen):
-    2.5x a plain store, and planning 10,000 services builds ~40,000 of these. Omitted
-    fields take their defaults; an unknown field name is a TypeError, as with `cls(...)`.
+    The generated `__init__` of a frozen dataclass stores every field through
+    `object.__setattr__`; planning 10,000 services builds ~40,000 of these objects. Like
+    dataclasses itself, this compiles a small function once per class, which fills the
+    instance's `__dict__` in one step.
     """
-    names, defaults = _fields_of(cls)
-    if not names.issuperset(values):
-        raise TypeError(f"{cls.__name__} has no field(s) {', '.join(sorted(set(values) - names))}")
-    obj = _new(cls)
-    state = obj.__dict__
-    state.update(defaults)
-    state.update(values)
-    if len(state) != len(names):
-        missing = sorted(names - set(state))
-        raise TypeError(f"{cls.__name__} needs field(s) {', '.join(missing)}")
-    return obj
-
-
-_FIELDS: dict[type, tuple[frozenset[str], dict[str, Any]]] = {}
-
-
-def _fields_of(cls: type) -> tuple[frozenset[str], dict[str, Any]]:
-    if cls in _FIELDS:
-        return _FIELDS[cls]
-    found = fields(cls)
-    if any(f.default_factory is not MISSING for f in found):
-        raise TypeError(f"make() does not fill default factories ({cls.__name__})")
-    known = _FIELDS[cls] = (frozenset(f.name for f in found),
-                            {f.name: f.default for f in found if f.default is not MISSING})
-    return known
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    params, names = [], []
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.default_factory is not MISSING:
+            raise TypeError(f"fast_constructor does not fill default factories ({cls.__name__}.{f.name})")
+        names.append(f.name)
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            env[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+    state = ", ".join(f"{name!r}: {name}" for name in names)
+    source = (f"def new_{cls.__name__}(*, {', '.join(params)}):\n"
+              f"    obj = _new(_cls)\n"
+              f"    obj.__dict__.update({{{state}}})\n"
+              f"    return obj\n")
+    exec(source, env)  # noqa: S102 - compiled from the class's own field names, as dataclasses does
+    return env[f"new_{cls.__name__}"]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -139,6 +134,10 @@ class ServicePlan:
             "critical": self.critical,
             "steps": [s.to_dict() for s in self.steps],
         }
+
+
+new_planned_step = fast_constructor(PlannedStep)
+new_service_plan = fast_constructor(ServicePlan)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dr_orchestrator.errors import BadInput
 from dr_orchestrator.planning.critical_path import rto_findings, schedule
 from dr_orchestrator.planning.graph import build_graph, closure
 from dr_orchestrator.planning.inputs import PlanInput
-from dr_orchestrator.planning.model import ACTIONS, Plan, ServicePlan, Wave, make
+from dr_orchestrator.planning.model import ACTIONS, Plan, ServicePlan, Wave, new_service_plan
 from dr_orchestrator.planning.waves import generations
 
 
@@ -35,8 +35,7 @@ def plan_from_input(inp: PlanInput, action: str, services: Iterable[str] | None 
     for wave in waves:
         for name in wave.services:
             svc = inp.services[name]
-            plans[name] = make(
-                ServicePlan,
+            plans[name] = new_service_plan(
                 name=name,
                 steps=svc.steps,
                 depends_on=svc.depends_on,

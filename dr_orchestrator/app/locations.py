@@ -9,6 +9,7 @@ A site's `storage` URL is the root of that site's DR storage. Inside it:
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -60,3 +61,17 @@ def history_backend(runbook: Runbook) -> Any:
         return None
     site = recovery[0]
     return open_backend(history_url(runbook, site), dict(runbook.sites[site].storage_options))
+
+
+def retain_until(backend: Any, immutable_for: timedelta | None, now: datetime) -> datetime | None:
+    """The per-object lock to put on new objects of a data class at `backend`, or None.
+
+    Only backends that lock objects one by one (S3 Object Lock) take one. On GCS and Azure a
+    class's `immutable_for` is the bucket's retention policy / the account's version-level
+    immutability policy, which `dro terraform export` writes and `dro terraform check`
+    verifies; local directories and SFTP cannot enforce it, and there only dro's own
+    retention (forget never drops a snapshot younger than `immutable_for`) keeps them.
+    """
+    if immutable_for is None or not getattr(backend.capabilities, "object_lock", False):
+        return None
+    return now + immutable_for

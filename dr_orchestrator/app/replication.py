@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dr_orchestrator.app.locations import retain_until
 from dr_orchestrator.errors import BadInput
 from dr_orchestrator.replication import layout
 from dr_orchestrator.replication.replicator import Options, Replicator
@@ -114,7 +115,7 @@ def replicate_data_class(runbook: Runbook, data_class: str, *, to: Sequence[str]
         target = _open(runbook, site, data_class)
         graph, snap_filter, _ = _graph_and_filter(source, target, password, dc.verify_before_replicate)
         opts = replace(base or Options(), graph=graph, snapshot_filter=snap_filter,
-                       retain_until=now + dc.immutable_for if dc.immutable_for else None)
+                       retain_until=retain_until(target, dc.immutable_for, now))
         report = Replicator(source, target, opts).run()
         if not report.dry_run:
             record_stats(data_class, site, report)

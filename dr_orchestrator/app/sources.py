@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dr_orchestrator import sources
-from dr_orchestrator.app.locations import data_class_url
+from dr_orchestrator.app.locations import data_class_url, retain_until
 from dr_orchestrator.errors import BadInput, ObjectNotFound
 from dr_orchestrator.repository.progress import Progress
 from dr_orchestrator.repository.repo import Repository
@@ -102,11 +102,11 @@ def backup_data_class(runbook: Runbook, data_class: str, password: str, *, site:
     dc = _data_class(runbook, data_class)
     inputs = sources.build(dc.sources, base_dir=runbook.base_dir, site=runbook.sites.get(dc.source_site),
                            spool_dir=spool_dir)
-    retain_until = datetime.now(UTC) + dc.immutable_for if dc.immutable_for else None
     repo = open_repository(runbook, data_class, password, site=site, create=create)
     try:
+        lock = retain_until(repo.backend, dc.immutable_for, datetime.now(UTC))
         return repo.backup(inputs.paths, excludes=inputs.excludes, tags=[data_class], host=host,
-                           streams=inputs.streams, progress=progress, retain_until=retain_until)
+                           streams=inputs.streams, progress=progress, retain_until=lock)
     finally:
         repo.close()
 

@@ -87,8 +87,8 @@ class PlannedStep:
             "index": self.index,
             "name": self.name,
             "kind": self.kind,
-            "estimate_s": _num(self.estimate_s),
-            "timeout_s": _num(self.timeout_s),
+            "estimate_s": self.estimate_s,
+            "timeout_s": self.timeout_s,
             "retries": self.retries,
             "on_failure": self.on_failure,
             "playbook": self.playbook,
@@ -126,10 +126,10 @@ class ServicePlan:
             "depends_on": list(self.depends_on),
             "site": self.site,
             "recovery_site": self.recovery_site,
-            "duration_s": _num(self.duration_s),
-            "start_s": _num(self.start_s),
-            "finish_s": _num(self.finish_s),
-            "rto_s": _num(self.rto_s),
+            "duration_s": self.duration_s,
+            "start_s": self.start_s,
+            "finish_s": self.finish_s,
+            "rto_s": self.rto_s,
             "rto_ok": self.rto_ok,
             "critical": self.critical,
             "steps": [s.to_dict() for s in self.steps],
@@ -198,7 +198,7 @@ class Plan:
         return {
             "action": self.action,
             "requested": list(self.requested),
-            "estimated_total_s": _num(self.estimated_total_s),
+            "estimated_total_s": self.estimated_total_s,
             "rto_s": self.rto_s,
             "rto_ok": self.rto_ok,
             "critical_path": list(self.critical_path),
@@ -211,12 +211,6 @@ class Plan:
             ],
             "warnings": list(self.warnings),
         }
-
-
-def _num(seconds: float | None) -> float | int | None:
-    """Seconds for JSON: whole seconds without a fraction (`5`, not `5.0`; the same number to
-    any JSON reader). Printing a float costs twice an int, and a big plan prints ~100,000."""
-    return int(seconds) if type(seconds) is float and seconds.is_integer() else seconds
 
 
 def format_seconds(seconds: float) -> str:

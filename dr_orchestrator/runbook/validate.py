@@ -282,7 +282,6 @@ class Checker:
         """Every dependency cycle once, printed in order (iterative DFS: 10,000 services deep is fine)."""
         services = self.rb.services
         graph = {n: [d for d in s.depends_on if d in services and d != n] for n, s in services.items()}
-        graph = _cyclic_part(graph)  # usually empty: the DFS below only walks what is left
         state: dict[str, int] = {}  # 1 = on the stack, 2 = done
         reported: set[tuple[str, ...]] = set()
         for root in graph:
@@ -330,26 +329,6 @@ def _has_host(step_class: type) -> bool:
 
 
 _HAS_HOST: dict[type, bool] = {}
-
-
-def _cyclic_part(graph: dict[str, list[str]]) -> dict[str, list[str]]:
-    """The services on a cycle or depending on one: what Kahn's algorithm cannot order.
-
-    Linear and cheap (no stack per node), so an acyclic runbook never pays for the DFS that
-    spells out each cycle."""
-    dependents: dict[str, list[str]] = {name: [] for name in graph}
-    remaining = {}
-    for name, deps in graph.items():
-        remaining[name] = len(deps)
-        for dep in deps:
-            dependents[dep].append(name)
-    ready = [name for name, count in remaining.items() if count == 0]
-    while ready:
-        for dependent in dependents[ready.pop()]:
-            remaining[dependent] -= 1
-            if remaining[dependent] == 0:
-                ready.append(dependent)
-    return {name: [d for d in deps if remaining[d]] for name, deps in graph.items() if remaining[name]}
 
 
 def semantic_issues(loaded: Loaded, strict: bool = False) -> list[Issue]:

@@ -71,9 +71,20 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# Commands that only read files and print. When one is done nothing is left to clean up,
+# and tearing the interpreter down — freeing a 10,000-service runbook and its plan object by
+# object — took ~0.15 s of a 1.5 s `dro plan`: they leave with os._exit once the output is
+# flushed. Everything else exits normally (atexit handlers, locks, threads).
+QUICK_EXIT = frozenset({"validate", "schema", "plan", "graph"})
+
+
+def command_of(args: list[str]) -> str | None:
+    return next((a for a in args if not a.startswith("-")), None)
+
+
 def modules_for(args: list[str]) -> list[str]:
     """The module of the command in `args`, or every module (help, unknown command)."""
-    command = next((a for a in args if not a.startswith("-")), None)
+    command = command_of(args)
     return [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
 
 
@@ -84,7 +95,27 @@ def register(args: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the process exit code."""
-    register(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    register(args)
+    try:
+        return _run(argv)
+    except SystemExit as exc:
+        if argv is None and command_of(args) in QUICK_EXIT and isinstance(exc.code, int):
+            _quick_exit(exc.code)
+        raise
+
+
+def _quick_exit(code: int) -> None:
+    """os._exit(code) once stdout and stderr are flushed (returns if they cannot be)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # e.g. a closed pipe: the normal exit path deals with it
+    os._exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         # standalone_mode=False makes click *return* the code of typer.Exit(n) instead of exiting.
         code = app(args=argv, standalone_mode=False)

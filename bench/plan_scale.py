@@ -3,6 +3,7 @@
     .venv/bin/python bench/plan_scale.py                 (generate, time in-process and via the CLI)
     .venv/bin/python bench/plan_scale.py --services 2000 --edges 6000 --repeat 3
     .venv/bin/python bench/plan_scale.py --profile       (cProfile of load + validate, top functions)
+    .venv/bin/python bench/plan_scale.py --instructions  (also instructions of one `dro plan`, via valgrind)
 
 The generated runbook (bench/.work/plan-scale.yaml) is a random DAG, deterministic for a
 seed: service i depends on up to 3 earlier services (mostly nearby ones, some far away),
@@ -25,9 +26,12 @@ import json
 import os
 import pstats
 import random
+import re
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -218,6 +222,22 @@ def via_cli(path: Path, repeat: int) -> dict[str, Timing]:
     return {"startup": t_start, "validate": t_validate, "plan": t_plan, "total": t_validate + t_plan}
 
 
+def instructions(path: Path) -> int | None:
+    """Instructions executed by one `dro plan FILE --format json` (valgrind's cachegrind, ~1-2
+    min): unlike time, the same on a busy or an idle machine, so two commits compare exactly."""
+    if shutil.which("valgrind") is None:
+        return None
+    compileall.compile_dir(str(ROOT / "dr_orchestrator"), quiet=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--branch-sim=no",
+             f"--cachegrind-out-file={tmp}/cg.out", sys.executable, "-m", "dr_orchestrator.cli.main",
+             "plan", str(path), "--format", "json"],
+            capture_output=True, text=True, check=False, cwd=ROOT)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+    return int(found.group(1).replace(",", "")) if found else None
+
+
 def calibration() -> float:
     """Seconds for a fixed pure-Python loop (best of 3): how fast this machine runs Python right
     now. On a shared VM it varies by 1.5x from hour to hour, and every figure here with it."""
@@ -257,6 +277,8 @@ def main() -> None:
     ap.add_argument("--no-cli", action="store_true")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count the instructions of one `dro plan` under valgrind (machine-independent)")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -275,6 +297,8 @@ def main() -> None:
     results["in_process"] = in_process(args.out, args.repeat)
     if not args.no_cli:
         results["cli"] = via_cli(args.out, args.repeat)
+    if args.instructions:
+        results["instructions"] = instructions(args.out)
     if args.json:
         print(json.dumps(results, indent=2, default=lambda t: {"wall_s": t.wall_s, "cpu_s": t.cpu_s}))
         return
@@ -296,6 +320,10 @@ def main() -> None:
               f"then the plan): {c['plan'].text()} -> goal (< 2 s) {goal}")
         print(f"CLI `dro validate` alone {c['validate'].text()}; both commands back to back "
               f"{c['total'].text()}; start-up alone (dro --version) {c['startup'].text()}")
+    if args.instructions:
+        count = results["instructions"]
+        print("instructions of one `dro plan --format json`: "
+              + (f"{count / 1e9:.2f} G (valgrind cachegrind)" if count else "n/a (no valgrind)"))
 
 
 if __name__ == "__main__":

@@ -37,8 +37,7 @@ def print_json(data: Any) -> None:
 
 
 def render_error(exc: DRError) -> None:
-    _err().print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True,
-                      soft_wrap=True)
+    _err().print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True, soft_wrap=True)
     if exc.hint:
         _err().print(f"  [yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
 
@@ -47,6 +46,6 @@ def render_issues(issues: list[Issue]) -> None:
     for issue in issues:
         colour = "red" if issue.severity == "error" else "yellow"
         _err().print(f"[bold]{issue.location()}[/]: [{colour}]{issue.severity}[/]: {issue.message}",
-                          highlight=False, soft_wrap=True, markup=True)
+                     highlight=False, soft_wrap=True, markup=True)
         if issue.hint:
             _err().print(f"    hint: {issue.hint}", highlight=False, soft_wrap=True, markup=False)

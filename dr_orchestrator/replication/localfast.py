@@ -106,15 +106,24 @@ class LocalReplicaWriter:
         src = os.open(src_path, os.O_RDONLY | os.O_CLOEXEC)  # FileNotFoundError: the caller's
         buf = _buffer()
         view = memoryview(buf)
+        size = len(buf)
         total = 0
 
         def write(fd: int) -> None:
             nonlocal total
+            started = 0
             while n := os.readv(src, (buf,)):
                 block = view[:n]
                 on_block(block)
                 _write_all(fd, block)
                 total += n
+                if total - started >= _WRITEBACK_STEP:
+                    _start_writeback(fd, started, total - started)
+                    started = total
+                if n < size:
+                    break  # a short read of a regular file is its end (and the hash decides anyway)
+            if started and total > started:  # small objects are left to the phase's syncfs
+                _start_writeback(fd, started, total - started)
         try:
             self._write(key, write, before_rename)
         finally:
@@ -184,6 +193,29 @@ def _buffer() -> bytearray:
     if buf is None:
         buf = _local.buf = bytearray(1 << 20)
     return buf
+
+
+# Written data is handed to the disk as it is written (sync_file_range WRITE: start the
+# writeback, do not wait) instead of all of it at the end of the phase: with a lot of RAM
+# the kernel starts writing back only after gigabytes are dirty, so the phase's syncfs
+# used to wait for the whole phase's bytes (~3 s of a 12 s copy of 1.3 GiB here) while
+# the disk had been idle during the copy. The syncfs still decides durability.
+_WRITEBACK_STEP = 4 << 20
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
+    global _sfr_fn
+    if _sfr_fn is None:
+        try:
+            _sfr_fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+            _sfr_fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+        except (OSError, AttributeError):
+            _sfr_fn = lambda *a: -1  # noqa: E731 - not on this system: the kernel writes back by itself
+    _sfr_fn(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE)  # a failure only means: later, by syncfs
+
+
+_sfr_fn: Any = None
 
 
 def _syncfs(fd: int) -> int:

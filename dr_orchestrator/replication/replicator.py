@@ -23,7 +23,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from dr_orchestrator.replication.localfast import syncfs_dir
 from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.replication.transfer import Outcome, Result, Transfer
+from dr_orchestrator.replication.workers import run_parallel
 from dr_orchestrator.storage.base import Backend, ObjectInfo
 
 
@@ -241,7 +242,10 @@ class Replicator:
         if not batch:
             return set()
         done: list[Result] = []
-        for res in self._parallel(batch, self.transfer.copy):
+        # Biggest first: the large objects overlap the many small ones, and the phase ends
+        # on small ones, which spread evenly over the threads. A few at a time per thread.
+        batch = sorted(batch, key=lambda i: i.size, reverse=True)
+        for res in self._parallel(batch, self.transfer.copy, chunk=8):
             done.append(res)
             self._record(res)
             self.opt.progress.advance(1, res.size)
@@ -291,21 +295,9 @@ class Replicator:
         expected = layout.expected_hash(key)
         return expected is not None and self.transfer.hash_object(self.target, key) == expected
 
-    def _parallel(self, items: Iterable, fn: Callable) -> Iterable:
-        """Run fn over items on the worker pool with a bounded queue; yield results as they end."""
-        workers = max(1, self.opt.workers)
-        with ThreadPoolExecutor(workers, thread_name_prefix="dro-xfer") as pool:
-            pending: set[Future] = set()
-            for item in items:
-                if self.opt.stop.is_set():
-                    break
-                pending.add(pool.submit(fn, item))
-                if len(pending) >= 2 * workers:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        yield fut.result()
-            for fut in pending:
-                yield fut.result()
+    def _parallel(self, items: Iterable, fn: Callable, chunk: int = 1) -> Iterable:
+        """Run fn over items on the worker threads; yield results as they end (workers.py)."""
+        return run_parallel(items, fn, self.opt.workers, self.opt.stop, chunk=chunk)
 
     # --- what may be published --------------------------------------------------------
 

@@ -25,6 +25,16 @@ class Counters:
             for name, value in deltas.items():
                 setattr(self, name, getattr(self, name) + value)
 
+    def add_streamed(self, nbytes: int, verified: bool) -> None:
+        """add(objects_copied=1, objects_streamed=1, bytes_streamed=nbytes, objects_verified=…),
+        without the keyword dict: this runs once per copied object."""
+        with self._lock:
+            self.objects_copied += 1
+            self.objects_streamed += 1
+            self.bytes_streamed += nbytes
+            if verified:
+                self.objects_verified += 1
+
     def to_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 

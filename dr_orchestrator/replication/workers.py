@@ -1,0 +1,83 @@
+"""Running a function over many items on a few threads, results as they come.
+
+Replaces a ThreadPoolExecutor + wait(FIRST_COMPLETED) loop: that cost the consuming
+thread ~50 µs of Python per item (a Future, a waiter installed on every pending future
+per wait), on the same GIL the copying threads need: for 22,000 small objects it was
+more than a second of a ~10 s copy. Here each thread takes the next item from a shared
+iterator and puts its result on one queue: a lock and a queue operation per item.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_DONE = object()
+
+
+def run_parallel(items: Iterable[T], fn: Callable[[T], R], workers: int,
+                 stop: threading.Event | None = None, name: str = "dro-xfer", chunk: int = 1) -> Iterator[R]:
+    """Yield fn(item) for every item (in completion order) using `workers` threads.
+
+    No item is started once `stop` is set. An exception raised by fn stops the other
+    threads from starting more items and is raised here once they have finished theirs.
+    Leaving the loop early (break, an exception in the caller) does the same.
+    `chunk`: a thread takes up to that many items at a time and hands their results over
+    together (fewer wake-ups of the consuming thread for many small items)."""
+    source = iter(items)
+    take = threading.Lock()
+    results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    abort = threading.Event()
+    stopped = stop.is_set if stop is not None else (lambda: False)
+
+    def work() -> None:
+        done: list[R] = []
+        try:
+            while not abort.is_set() and not stopped():
+                with take:
+                    mine = list(itertools.islice(source, chunk))
+                if not mine:
+                    return
+                for item in mine:
+                    if abort.is_set() or stopped():
+                        return
+                    done.append(fn(item))
+                results.put((True, done))
+                done = []
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            abort.set()
+            results.put((False, exc))
+        finally:
+            if done:
+                results.put((True, done))
+            results.put(_DONE)
+
+    threads = [threading.Thread(target=work, name=f"{name}-{i}", daemon=True) for i in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    running = len(threads)
+    error: BaseException | None = None
+    try:
+        while running:
+            got = results.get()
+            if got is _DONE:
+                running -= 1
+                continue
+            ok, value = got
+            if not ok:
+                error = error or value
+                continue
+            if error is None:
+                yield from value
+    finally:
+        abort.set()
+        for t in threads:
+            t.join()
+    if error is not None:
+        raise error

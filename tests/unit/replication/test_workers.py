@@ -1,0 +1,64 @@
+"""run_parallel: every item once, stop honoured, errors raised after the others finished."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from dr_orchestrator.replication.workers import run_parallel
+
+
+@pytest.mark.parametrize("workers,chunk", [(1, 1), (4, 1), (8, 8), (3, 5)])
+def test_every_item_exactly_once(workers: int, chunk: int) -> None:
+    got = list(run_parallel(range(1000), lambda i: i * 2, workers, chunk=chunk))
+    assert sorted(got) == [i * 2 for i in range(1000)]
+
+
+def test_stop_starts_no_more_items() -> None:
+    stop = threading.Event()
+    started: list[int] = []
+
+    def fn(i: int) -> int:
+        started.append(i)
+        if i == 5:
+            stop.set()
+        return i
+
+    list(run_parallel(range(1000), fn, 1, stop, chunk=4))
+    assert started == list(range(6))
+
+
+def test_an_error_is_raised_after_the_running_items_finished() -> None:
+    finished: list[int] = []
+
+    def fn(i: int) -> int:
+        if i == 3:
+            raise ValueError("boom")
+        time.sleep(0.01)
+        finished.append(i)
+        return i
+
+    with pytest.raises(ValueError, match="boom"):
+        list(run_parallel(range(100), fn, 4))
+    n = len(finished)
+    time.sleep(0.05)
+    assert len(finished) == n < 100  # nothing runs on after the raise
+
+
+def test_leaving_the_loop_early_stops_the_threads() -> None:
+    done: list[int] = []
+
+    def fn(i: int) -> int:
+        time.sleep(0.002)
+        done.append(i)
+        return i
+
+    for value in run_parallel(range(10_000), fn, 4):
+        if value >= 0:
+            break
+    n = len(done)
+    time.sleep(0.05)
+    assert len(done) == n < 100
+    assert not [t for t in threading.enumerate() if t.name.startswith("dro-xfer")]

@@ -4,16 +4,17 @@ A local listing is one `stat` per object (~4 µs each here: 22,000 objects ≈ 0
 side). Repository objects are immutable and written temp + rename, so a directory's
 entries only change when its own mtime/ctime change. The cache keeps, per absolute
 directory, what the last listing saw there: the directory's stamp (mtime_ns, ctime_ns,
-inode), when it was read, and its regular files (name, inode, size).
+inode), when it was read, and its regular files (name, size).
 
 Reading a directory D (`read_dir`):
 - D's stamp equals the cached one and is not *racy* → the cached entries, no syscall
   beyond that one stat. Racy (as in git): D changed within RACY_NS of when the cached
   entry was taken; file-system timestamps come from a coarse clock, so a change in the
   same tick could leave the stamp as it was. Such a directory is always read again.
-- otherwise the names are read again (getdents, cheap); a (name, inode) pair the cache
-  knows keeps its size (the object was not replaced: a rename-over gives a new inode);
-  every other entry is stat'ed.
+- otherwise the names are read again (getdents, cheap). In content-addressed
+  directories (data/, index/, snapshots/) a name the cache knows keeps its size — the
+  name is the hash of the bytes, so the size cannot differ unless the file is damaged;
+  every new name is stat'ed. Elsewhere (keys/) every file is stat'ed.
 
 Why a replica is never judged complete when it is not:
 - the cache only answers "which files are in D and their sizes" for a D whose stamp has
@@ -27,11 +28,12 @@ Why a replica is never judged complete when it is not:
   before dro first writes there and rewritten at the end: a crash or a failed run
   leaves no cache, and the next run lists in full. After a power cut a directory is
   either as it was when cached (stamp as cached: entries right) or changed (re-read);
-- what a cached size cannot see is an object changed *in place* (truncated, overwritten)
-  without its directory changing: damage at rest, which the default run does not catch
-  for same-size damage either. `--deep` and `dro repair` never read the cache, a cache
-  whose last full listing is older than DRO_LISTING_CACHE_MAX_AGE (default 24 h) is
-  ignored, and DRO_LISTING_CACHE=0 (or DRO_NO_CACHE=1) turns it off.
+- what a cached size cannot see is an object damaged *in place* (truncated, overwritten)
+  or replaced by a file of another size under its content-addressed name: damage at
+  rest, which the default run does not catch for same-size damage either. Files this
+  process re-sends are forgotten and read again. `--deep` and `dro repair` never read
+  the cache, a cache whose last full listing is older than DRO_LISTING_CACHE_MAX_AGE
+  (default 24 h) is ignored, and DRO_LISTING_CACHE=0 (or DRO_NO_CACHE=1) turns it off.
 Any error reading the cache (missing, truncated, another root, another device, another
 owner, other version) means: list in full. Network file systems report the server's
 stamps; if in doubt there, turn the cache off.
@@ -56,8 +58,10 @@ ENV = "DRO_LISTING_CACHE"  # 0/off/false/no: list every object with a stat, alwa
 ENV_MAX_AGE = "DRO_LISTING_CACHE_MAX_AGE"  # seconds since the last full listing; default 24 h
 DEFAULT_MAX_AGE = 24 * 3600
 RACY_NS = 2_000_000_000
-VERSION = 2
+VERSION = 3
 TMP_PREFIX = ".dro-tmp-"  # temp files of writers in progress: never listed
+# Top directories whose file names are the BLAKE3 of their bytes (layout.CONTENT_ADDRESSED).
+CONTENT_ADDRESSED = frozenset({"data", "index", "snapshots"})
 
 
 def enabled() -> bool:
@@ -89,20 +93,19 @@ class Block:
     them only when asked: a directory that is the same at both ends is compared as
     strings, and most are never split at all."""
 
-    __slots__ = ("_inos", "_names", "_sizes", "_text", "count", "fresh", "nbytes", "read", "rel", "stamp",
-                 "subdirs", "taken")
+    __slots__ = ("_names", "_sizes", "_text", "count", "fresh", "nbytes", "read", "rel", "stamp", "subdirs",
+                 "taken")
 
     def __init__(self, rel: str, stamp: tuple[int, int, int], taken: int, subdirs: list[str], *,
                  fresh: bool, read: bool, names: list[str] | None = None, sizes: list[int] | None = None,
-                 inos: list[int] | None = None, text: tuple[str, str, str] | None = None,
-                 count: int = 0, nbytes: int = 0) -> None:
+                 text: tuple[str, str] | None = None, count: int = 0, nbytes: int = 0) -> None:
         self.rel = rel  # relative to the root, '/'-separated, no trailing '/'
         self.stamp = stamp  # (mtime_ns, ctime_ns, inode) of the directory before it was read
         self.taken = taken  # time.time_ns() when it was read
         self.subdirs = subdirs
-        self.fresh = fresh  # holds a (name, inode) that was stat'ed now, not known before
+        self.fresh = fresh  # holds a name that was stat'ed now, not known before
         self.read = read  # the directory was read now (not answered from the cache)
-        self._names, self._sizes, self._inos, self._text = names, sizes, inos, text
+        self._names, self._sizes, self._text = names, sizes, text
         if names is not None and sizes is not None:
             self.count, self.nbytes = len(names), sum(sizes)
         else:
@@ -126,17 +129,10 @@ class Block:
             self._sizes = [int(x) for x in self._text[1].split(",")] if self.count else []
         return self._sizes
 
-    @property
-    def inos(self) -> list[int]:
-        if self._inos is None:
-            assert self._text is not None
-            self._inos = [int(x) for x in self._text[2].split(",")] if self.count else []
-        return self._inos
-
-    def text(self) -> tuple[str, str, str]:
-        """(names joined by '/', sizes and inodes joined by ',') as stored in the cache."""
+    def text(self) -> tuple[str, str]:
+        """(names joined by '/', sizes joined by ',') as stored in the cache."""
         if self._text is None:
-            self._text = ("/".join(self.names), ",".join(map(str, self.sizes)), ",".join(map(str, self.inos)))
+            self._text = ("/".join(self.names), ",".join(map(str, self.sizes)))
         return self._text
 
     def same_files(self, other: Block) -> bool:
@@ -144,12 +140,19 @@ class Block:
         if self.count != other.count or self.nbytes != other.nbytes:
             return False
         if self._text is not None and other._text is not None:
-            return self._text[:2] == other._text[:2]
+            return self._text == other._text
         return self.names == other.names and self.sizes == other.sizes
 
+    def without(self, names: set[str]) -> Block:
+        """This block minus `names` (files this process replaced: their sizes must be read)."""
+        keep = [(n, z) for n, z in zip(self.names, self.sizes, strict=True) if n not in names]
+        return Block(self.rel, self.stamp, self.taken, self.subdirs, fresh=self.fresh, read=self.read,
+                     names=[n for n, _ in keep], sizes=[z for _, z in keep])
 
-def read_dir(path: str, rel: str, old: Block | None) -> Block | None:
-    """One directory as a Block (None if it is gone); `old`: what the cache knows of it."""
+
+def read_dir(path: str, rel: str, old: Block | None, *, reuse: bool = True) -> Block | None:
+    """One directory as a Block (None if it is gone); `old`: what the cache knows of it;
+    `reuse`: names are content addresses (a known name keeps its cached size)."""
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -158,39 +161,49 @@ def read_dir(path: str, rel: str, old: Block | None) -> Block | None:
     if old is not None and old.stamp == stamp and not old.racy:
         return old
     taken = time.time_ns()
-    known: dict[str, tuple[int, int]] = dict(zip(old.names, zip(old.inos, old.sizes, strict=True),
-                                                 strict=True)) if old is not None else {}
-    files: list[tuple[str, int, int]] = []
-    subdirs: list[str] = []
-    fresh = False
-    isreg = stat.S_ISREG
     try:
-        with os.scandir(path) as it:
-            for e in it:
-                name = e.name
-                if e.is_dir(follow_symlinks=False):
-                    subdirs.append(name)
-                    continue
-                if name.startswith(TMP_PREFIX):
-                    continue
-                ino = e.inode()
-                k = known.get(name)
-                if k is not None and k[0] == ino:
-                    files.append((name, ino, k[1]))
-                    continue
-                try:
-                    s = e.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # vanished while we looked: not listed
-                if isreg(s.st_mode):
-                    files.append((name, ino, s.st_size))
-                    fresh = True
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    files.sort()
+    try:
+        names = os.listdir(fd)
+        files: list[tuple[str, int]] = []
+        subdirs: list[str] = []
+        new: Iterable[str] = names
+        if old is not None and reuse:
+            now = set(names)
+            known = set(old.names)
+            if not old.subdirs and len(names) == old.count and now == known:
+                # The common case for a directory read again: the same names (no
+                # subdirectory, no temp file): the cached sizes hold.
+                return Block(rel, stamp, taken, [], fresh=False, read=True, names=old.names, sizes=old.sizes,
+                             text=old._text)
+            gone = known - now
+            files = list(zip(old.names, old.sizes, strict=True)) if not gone else \
+                [(n, z) for n, z in zip(old.names, old.sizes, strict=True) if n not in gone]
+            subdirs = [d for d in old.subdirs if d in now]
+            new = now - known - set(subdirs)
+        fresh = False
+        isreg, isdir = stat.S_ISREG, stat.S_ISDIR
+        for name in new:
+            if name.startswith(TMP_PREFIX):
+                continue
+            try:
+                s = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished while we looked: not listed
+            if isreg(s.st_mode):
+                files.append((name, s.st_size))
+                fresh = True
+            elif isdir(s.st_mode):
+                subdirs.append(name)
+    finally:
+        os.close(fd)
+    if fresh:
+        files.sort()
     subdirs.sort()
     return Block(rel, stamp, taken, subdirs, fresh=fresh, read=True, names=[f[0] for f in files],
-                 sizes=[f[2] for f in files], inos=[f[1] for f in files])
+                 sizes=[f[1] for f in files])
 
 
 class DirCache:
@@ -228,16 +241,16 @@ class DirCache:
             if time.time_ns() - full > max_age_ns():
                 return {}
             out: dict[str, Block] = {}
-            for rel, (m, c, ino, taken, count, nbytes, names, sizes, inos, subdirs) in doc["dirs"].items():
+            for rel, (m, c, ino, taken, count, nbytes, names, sizes, subdirs) in doc["dirs"].items():
                 if not (isinstance(rel, str) and isinstance(names, str) and isinstance(sizes, str)
-                        and isinstance(inos, str) and isinstance(subdirs, str)):
+                        and isinstance(subdirs, str)):
                     return {}
                 n = int(count)
-                if n and not (names.count("/") == sizes.count(",") == inos.count(",") == n - 1):
+                if n and not (names.count("/") == sizes.count(",") == n - 1):
                     return {}
                 out[rel] = Block(rel, (int(m), int(c), int(ino)), int(taken),
                                  subdirs.split("/") if subdirs else [], fresh=False, read=False,
-                                 text=(names, sizes, inos), count=n, nbytes=int(nbytes))
+                                 text=(names, sizes), count=n, nbytes=int(nbytes))
             self.full_at = full
             return out
         except Exception:  # noqa: BLE001 - any problem with the cache means: list in full
@@ -245,6 +258,17 @@ class DirCache:
 
     def record(self, block: Block) -> None:
         self.blocks[block.rel] = block
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Keys this process (re)wrote: their sizes must be read again, not reused."""
+        by_dir: dict[str, set[str]] = {}
+        for key in keys:
+            rel, _, name = key.rpartition("/")
+            by_dir.setdefault(rel, set()).add(name)
+        for rel, names in by_dir.items():
+            block = self.old(rel)
+            if block is not None and not names.isdisjoint(block.names):
+                self.blocks[rel] = block.without(names)
 
     # --- state after a run ----------------------------------------------------------------
 
@@ -269,19 +293,19 @@ class DirCache:
         """Write what this run saw (call only after a successful run, everything durable)."""
         dirs: dict[str, Any] = {}
         for rel, b in self.blocks.items():
-            names, sizes, inos = b.text()
+            names, sizes = b.text()
             if names.count("/") != max(b.count - 1, 0):  # a '/' in a name: not on POSIX; never cache it
                 continue
-            dirs[rel] = [b.stamp[0], b.stamp[1], b.stamp[2], b.taken, b.count, b.nbytes, names, sizes, inos,
+            dirs[rel] = [b.stamp[0], b.stamp[1], b.stamp[2], b.taken, b.count, b.nbytes, names, sizes,
                          "/".join(b.subdirs)]
         doc = {"v": VERSION, "root": self.root, "dev": os.stat(self.root).st_dev,
                "full": self.full_at or time.time_ns(), "dirs": dirs}
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "w",
-                      encoding="utf-8") as f:
-                json.dump(doc, f, separators=(",", ":"))
+            data = json.dumps(doc, separators=(",", ":")).encode()  # dumps: the C encoder; dump is not
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as f:
+                f.write(data)
             os.replace(tmp, self.path)
         except OSError:
             with contextlib.suppress(OSError):
@@ -308,6 +332,8 @@ def blocks_under(root: str, prefix: str, cache: DirCache | None, workers: int = 
     starts on this thread and hands the remaining subdirectories to `workers` threads as
     soon as the kernel reports that it had to read from the disk."""
     top_rel = prefix.strip("/")
+    # With cache entries, a directory costs a stat or a getdents, not a stat per file.
+    cold = cache is None or cache.old(top_rel) is None
     reads = _block_reads()
     top = _read(root, top_rel, cache)
     if top is None:
@@ -316,7 +342,7 @@ def blocks_under(root: str, prefix: str, cache: DirCache | None, workers: int = 
     subs = [f"{top_rel}/{d}" for d in top.subdirs]
     while subs:
         out += _subtree(root, subs.pop(0), cache)
-        if subs and workers > 1 and _block_reads() > reads:
+        if subs and workers > 1 and cold and _block_reads() > reads:
             with ThreadPoolExecutor(workers, thread_name_prefix="dro-scan") as pool:
                 for part in pool.map(lambda rel: _subtree(root, rel, cache), subs):
                     out += part
@@ -325,7 +351,8 @@ def blocks_under(root: str, prefix: str, cache: DirCache | None, workers: int = 
 
 
 def _read(root: str, rel: str, cache: DirCache | None) -> Block | None:
-    block = read_dir(f"{root}/{rel}", rel, cache.old(rel) if cache is not None else None)
+    block = read_dir(f"{root}/{rel}", rel, cache.old(rel) if cache is not None else None,
+                     reuse=rel.split("/", 1)[0] in CONTENT_ADDRESSED)
     if block is not None and cache is not None:
         cache.record(block)
     return block

@@ -250,6 +250,8 @@ class Replicator:
             self._record(res)
             self.opt.progress.advance(1, res.size)
         self.transfer.barrier()
+        if self._tgt_cache is not None:  # a re-sent object: its size is read, not taken from the cache
+            self._tgt_cache.forget(r.key for r in done if r.outcome is not Outcome.ABANDONED)
         copied = {r.key for r in done if r.outcome in (Outcome.SERVER_SIDE, Outcome.STREAMED)}
         return self._confirm(copied, {i.key: i for i in batch})
 
@@ -270,7 +272,10 @@ class Replicator:
                     return self.target.stat(key)
                 except ObjectNotFound:
                     return None
-            for info in self._parallel(sorted(copied), stat):
+            # A local stat takes microseconds: threads would cost more than they save.
+            stats = map(stat, sorted(copied)) if listing.is_local(self.target) else \
+                self._parallel(sorted(copied), stat)
+            for info in stats:
                 if info is not None:
                     seen[info.key] = info
         else:
@@ -296,8 +301,12 @@ class Replicator:
         return expected is not None and self.transfer.hash_object(self.target, key) == expected
 
     def _parallel(self, items: Iterable, fn: Callable, chunk: int = 1) -> Iterable:
-        """Run fn over items on the worker threads; yield results as they end (workers.py)."""
-        return run_parallel(items, fn, self.opt.workers, self.opt.stop, chunk=chunk)
+        """Run fn over items on the worker threads; yield results as they end (workers.py).
+        A short list gets no more threads than it has chunks (starting one costs ~1 ms)."""
+        workers = self.opt.workers
+        if isinstance(items, list):
+            workers = min(workers, max(1, -(-len(items) // chunk)))
+        return run_parallel(items, fn, workers, self.opt.stop, chunk=chunk)
 
     # --- what may be published --------------------------------------------------------
 

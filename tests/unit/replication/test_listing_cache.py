@@ -36,8 +36,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = listcache.read_dir
 
-    def counting(path: str, rel: str, old: Block | None) -> Block | None:
-        block = real(path, rel, old)
+    def counting(path: str, rel: str, old: Block | None, *, reuse: bool = True) -> Block | None:
+        block = real(path, rel, old, reuse=reuse)
         if block is not None and block.read:
             seen.append(rel)
         return block
@@ -98,7 +98,7 @@ def test_racy_directory_is_read_again_and_a_settled_one_is_trusted(tmp_path: Pat
     (d / "a").write_bytes(b"12345")
     st = os.stat(d)
     stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-    wrong = dict(names=["zzz"], sizes=[1], inos=[1])
+    wrong = dict(names=["zzz"], sizes=[1])
     # Taken within RACY_NS of the directory's last change: the same clock tick could hide a
     # change, so the names are read again.
     racy = Block("d", stamp, max(stamp[:2]) + 1, [], fresh=False, read=False, **wrong)  # type: ignore[arg-type]
@@ -110,19 +110,46 @@ def test_racy_directory_is_read_again_and_a_settled_one_is_trusted(tmp_path: Pat
     assert read_dir(str(d), "d", settled) is settled
 
 
-def test_known_name_and_inode_keep_their_size_a_replaced_file_is_stat_ed(tmp_path: Path) -> None:
+def test_known_names_keep_their_size_where_names_are_content_addresses(tmp_path: Path) -> None:
     d = tmp_path / "d"
     d.mkdir()
     (d / "a").write_bytes(b"12345")
     (d / "b").write_bytes(b"1")
     first = read_dir(str(d), "d", None)
     assert first is not None and first.names == ["a", "b"] and first.sizes == [5, 1] and first.fresh
-    tmp = d / ".dro-tmp-x"
-    tmp.write_bytes(b"123")
-    os.replace(tmp, d / "b")  # a new inode under an old name
     (d / "c").write_bytes(b"")
+    (d / ".dro-tmp-x").write_bytes(b"123")  # a writer's temp file: never listed
+    (d / "sub").mkdir()
+    (d / "a").unlink()
     again = read_dir(str(d), "d", first)
-    assert again is not None and again.names == ["a", "b", "c"] and again.sizes == [5, 3, 0]
+    assert again is not None and again.names == ["b", "c"] and again.sizes == [1, 0] and again.subdirs == ["sub"]
+    # Outside data/, index/, snapshots/ (keys/), a known name is stat'ed again.
+    (d / "b").write_bytes(b"123")
+    assert read_dir(str(d), "d", again, reuse=False).sizes == [3, 0]  # type: ignore[union-attr]
+    # A re-sent object is forgotten first, so its new size is read.
+    cache = DirCache(tmp_path)
+    cache.record(again)
+    cache.forget(["d/b"])
+    assert read_dir(str(d), "d", cache.old("d")).sizes == [3, 0]  # type: ignore[union-attr]
+
+
+def test_a_resent_object_is_recorded_with_its_new_size(repo: SynthRepo, tmp_path: Path, reads: list[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    settle()
+    victim = layout.data_key(repo.packs[0])
+    (dst.root / victim).unlink()  # the directory changes: its names are read again
+    short = dst.root / victim.replace(repo.packs[0], ".dro-tmp-0-" + repo.packs[0])
+    short.write_bytes(b"short")
+    os.replace(short, dst.root / victim)  # replaced by a short copy (another writer, damage)
+    monkeypatch.setenv("DRO_LISTING_CACHE_MAX_AGE", "0")  # a full listing sees it
+    rep = replicate(repo.backend, dst)
+    assert rep.resent_corrupt_target == [victim]
+    monkeypatch.delenv("DRO_LISTING_CACHE_MAX_AGE")
+    settle()
+    again = replicate(repo.backend, dst)  # the cache holds the re-sent size, not the short one
+    assert again.ok and again.to_copy == 0 and again.resent_corrupt_target == []
 
 
 def test_entry_removed_with_the_mtime_put_back_is_still_seen(repo: SynthRepo, tmp_path: Path,

@@ -8,9 +8,13 @@ Dataset: a synthetic repository with the real layout and content-addressed names
 (incompressible) bytes: by default 20,066 objects, ~1.26 GiB. Then:
 
 1. dir → dir: `rclone copy` vs `dro replicate --from file://… --to file://…`, the full copy
-   twice with the tools' order swapped (warm page cache; `rclone + sync` is also given
-   since dro's copy ends durable), the incremental run, then three alternating reruns
-   with nothing new (their median);
+   `--full-repeats` times (default 2) with the tools' order alternating (warm page cache;
+   `rclone + sync` is also given since dro's copy ends durable; rclone's dirty data is
+   synced before dro starts, so dro's syncfs does not write it back), the incremental run
+   (+1 % new objects) `--inc-repeats` times (default 3, order alternating), then three
+   alternating reruns with nothing new; medians for each. dro's listing cache lives in
+   the work directory and starts empty; the objects the incremental runs add to the
+   source are removed again at the end;
 2. S3 → S3 on a dedicated moto_server (port `--moto-port`, started and stopped here so
    the shared test server is not loaded): bucket in us-east-1 → bucket in eu-west-1.
    Both tools copy server-side. dro is run with `--verify checksum` (like rclone: sizes +
@@ -80,13 +84,16 @@ def make_dataset(root: Path, small: int, packs: int, pack_mib: int, seed: int = 
     return n + n2, total + b2
 
 
-def add_small(root: Path, count: int, rng: random.Random) -> tuple[int, int]:
+def add_small(root: Path, count: int, rng: random.Random, keys: list[str] | None = None) -> tuple[int, int]:
     total = 0
     for i in range(count):
         size = int(math.exp(rng.uniform(math.log(512), math.log(64 * 1024))))
         data = rng.randbytes(size)
         kind = "data" if i % 20 < 16 else ("index" if i % 20 < 19 else "snapshots")
-        write_obj(root, obj_key(kind, data), data)
+        key = obj_key(kind, data)
+        write_obj(root, key, data)
+        if keys is not None:
+            keys.append(key)
         total += size
     return count, total
 
@@ -110,9 +117,9 @@ def rclone_env(port: int) -> dict[str, str]:
 
 
 def dro_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DRO_PASSWORD"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DRO_PASSWORD", "DRO_LISTING_CACHE", "DRO_NO_CACHE")}
     env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "DRO_STATE_DIR": str(WORK / "state")})
+                "DRO_STATE_DIR": str(WORK / "state"), "XDG_CACHE_HOME": str(WORK / "cache")})
     return env
 
 
@@ -141,56 +148,98 @@ def load() -> str:
     return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: int) -> None:
-    """Full copy twice with the order of the tools swapped (the first reader of a cold
-    source warms the page cache for the second; the machine's load drifts), then the
-    incremental run after 1 % new objects, then three alternating no-change reruns."""
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: int, full_repeats: int = 2,
+               inc_repeats: int = 3) -> None:
+    """Full copy `full_repeats` times, the tools' order alternating (the first reader of a
+    cold source warms the page cache for the second; the machine's load drifts), then the
+    incremental run after 1 % new objects `inc_repeats` times, then three alternating
+    no-change reruns. Medians of each."""
     nobj, nbytes = count_dir(src)  # earlier runs may have added their 1 %
     # Targets of earlier runs go first, and every copy writes into a directory of its own:
-    # ext4 makes inode allocation slow (for both tools) right after mass deletions.
+    # ext4 makes inode allocation slow (for both tools) for a while after mass deletions
+    # (its recently_deleted() scan: half of a copy's samples in one perf profile).
     for old in WORK.glob("dir-*"):
         shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(WORK / "cache", ignore_errors=True)
     os.sync()
-    time.sleep(10)
+    time.sleep(45)
 
-    def run_rclone() -> tuple[float, float]:
-        t_r, _ = timed(["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR], env=rclone_env(0))
+    def run_rclone(dst: Path) -> tuple[float, float]:
+        t_r, _ = timed(["rclone", "copy", str(src), str(dst), *RCLONE_PAR], env=rclone_env(0))
         t_sync = time.monotonic()
-        os.sync()
+        os.sync()  # also: dro's syncfs must not write back rclone's dirty pages
         return t_r, time.monotonic() - t_sync
 
-    def run_dro() -> tuple[float, dict]:  # type: ignore[type-arg]
-        return dro_run(f"file://{src}", f"file://{d_dst}")
+    def run_dro(dst: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
+        return dro_run(f"file://{src}", f"file://{dst}")
 
-    for i, order in enumerate(("rclone first", "dro first")):
+    ratios: list[float] = []
+    for i in range(full_repeats):
+        order = "rclone first" if i % 2 == 0 else "dro first"
         r_dst, d_dst = WORK / f"dir-rclone-{i}", WORK / f"dir-dro-{i}"
         before = load()
         if order == "rclone first":
-            (t_r, t_sync), (t_d, rep) = run_rclone(), run_dro()
+            (t_r, t_sync), (t_d, rep) = run_rclone(r_dst), run_dro(d_dst)
         else:
-            (t_d, rep), (t_r, t_sync) = run_dro(), run_rclone()
+            (t_d, rep), (t_r, t_sync) = run_dro(d_dst), run_rclone(r_dst)
         assert rep["ok"] and rep["counters"]["objects_copied"] == nobj, rep
+        ratios.append(t_r / t_d)
         row(rows, f"dir → dir, full ({order}; {before})", nobj, nbytes, t_r, t_d,
             f"rclone + sync {t_r + t_sync:.1f} s; dro ends durable (syncfs per phase)")
-    n_new, b_new = add_small(src, small_new, random.Random(time.time_ns()))
-    before = load()
-    rclone = ["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR]
-    t_r2, _ = timed(rclone, env=rclone_env(0))
-    t_d2, rep2 = run_dro()
-    assert rep2["counters"]["objects_copied"] == n_new, rep2
-    row(rows, f"dir → dir, incremental (+{n_new} objects; {before})", n_new, b_new, t_r2, t_d2,
-        f"both list {nobj + n_new:,} objects on each side")
-    times_r, times_d = [], []
-    for _ in range(3):
-        times_r.append(timed(rclone, env=rclone_env(0))[0])
-        t, rep3 = run_dro()
-        assert rep3["counters"]["objects_copied"] == 0, rep3
-        times_d.append(t)
-    med_r, med_d = sorted(times_r)[1], sorted(times_d)[1]
-    rows.append(f"| dir → dir, nothing new, median of 3 alternating ({load()}) | 0 | 0 | {med_r:.2f} s | "
-                f"{med_d:.2f} s | {med_r / med_d:.2f}x | rclone {', '.join(f'{t:.2f}' for t in times_r)}; "
+    if full_repeats > 2:
+        rows.append(f"| dir → dir, full: median of {full_repeats} | | | | | {median(ratios):.2f}x | "
+                    f"ratios {', '.join(f'{x:.2f}' for x in ratios)} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    added: list[str] = []
+    times_r: list[float] = []
+    times_d: list[float] = []
+    for i in range(inc_repeats):
+        n_new, b_new = add_small(src, small_new, random.Random(time.time_ns()), added)
+        before = load()
+        rclone = ["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR]
+        if i % 2 == 0:
+            t_r2, _ = timed(rclone, env=rclone_env(0))
+            t_d2, rep2 = run_dro(d_dst)
+        else:
+            t_d2, rep2 = run_dro(d_dst)
+            t_r2, _ = timed(rclone, env=rclone_env(0))
+        assert rep2["ok"] and rep2["counters"]["objects_copied"] == n_new, rep2
+        times_r.append(t_r2)
+        times_d.append(t_d2)
+        row(rows, f"dir → dir, incremental (+{n_new} objects, {'rclone' if i % 2 == 0 else 'dro'} first; "
+            f"{before})", n_new, b_new, t_r2, t_d2,
+            f"both list {rep2['source_objects']:,} objects on each side; dro ran {rep2['seconds']:.2f} s "
+            f"of it after start-up")
+    med_r, med_d = median(times_r), median(times_d)
+    rows.append(f"| dir → dir, incremental, median of {inc_repeats} | | | {med_r:.2f} s | {med_d:.2f} s | "
+                f"{med_r / med_d:.2f}x | rclone {', '.join(f'{t:.2f}' for t in times_r)}; "
                 f"dro {', '.join(f'{t:.2f}' for t in times_d)} |")
     print(rows[-1], file=sys.stderr, flush=True)
+    times_r, times_d, inner = [], [], []
+    before = load()
+    for i in range(3):
+        if i % 2 == 0:
+            times_r.append(timed(rclone, env=rclone_env(0))[0])
+        t, rep3 = run_dro(d_dst)
+        if i % 2 == 1:
+            times_r.append(timed(rclone, env=rclone_env(0))[0])
+        assert rep3["counters"]["objects_copied"] == 0, rep3
+        times_d.append(t)
+        inner.append(rep3["seconds"])
+    med_r, med_d = median(times_r), median(times_d)
+    rows.append(f"| dir → dir, nothing new, median of 3 alternating ({before}) | 0 | 0 | {med_r:.2f} s | "
+                f"{med_d:.2f} s | {med_r / med_d:.2f}x | rclone {', '.join(f'{t:.2f}' for t in times_r)}; "
+                f"dro {', '.join(f'{t:.2f}' for t in times_d)} (after start-up: "
+                f"{', '.join(f'{t:.2f}' for t in inner)}) |")
+    print(rows[-1], file=sys.stderr, flush=True)
+    for key in added:  # the next run starts from the same dataset
+        (src / key).unlink(missing_ok=True)
 
 
 def start_moto(port: int) -> subprocess.Popen[bytes]:
@@ -346,6 +395,8 @@ def main() -> None:
     ap.add_argument("--moto-port", type=int, default=5100)
     ap.add_argument("--skip-s3", action="store_true")
     ap.add_argument("--skip-dir", action="store_true")
+    ap.add_argument("--full-repeats", type=int, default=2, help="dir → dir full copies (order alternating)")
+    ap.add_argument("--inc-repeats", type=int, default=3, help="dir → dir incremental runs (+1 %% each)")
     ap.add_argument("--diff-only", type=int, default=0, help="only time the diff of N in-memory objects")
     ap.add_argument("--s3-incremental-only", action="store_true",
                     help="only the incremental S3 runs, on buckets left on --moto-port by a previous run")
@@ -365,10 +416,8 @@ def main() -> None:
     rows = ["| run | objects | MiB | rclone copy | dro replicate | dro speed-up | notes |",
             "|---|---:|---:|---:|---:|---:|---|"]
     if not args.skip_dir:
-        bench_dirs(src, nobj, nbytes, rows, small_new)
+        bench_dirs(src, nobj, nbytes, rows, small_new, args.full_repeats, args.inc_repeats)
         print("\n".join(rows), file=sys.stderr)
-        nobj, nbytes = make_dataset(src, args.small, args.packs, args.pack_mib)  # marker counts the base set
-        nobj += small_new
     if not args.skip_s3:
         current, size = count_dir(src)
         bench_s3(src, current, size, rows, args.moto_port, small_new)

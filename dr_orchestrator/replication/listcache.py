@@ -50,7 +50,6 @@ import resource
 import stat
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +342,8 @@ def blocks_under(root: str, prefix: str, cache: DirCache | None, workers: int = 
     while subs:
         out += _subtree(root, subs.pop(0), cache)
         if subs and workers > 1 and cold and _block_reads() > reads:
+            from concurrent.futures import ThreadPoolExecutor  # cold trees only
+
             with ThreadPoolExecutor(workers, thread_name_prefix="dro-scan") as pool:
                 for part in pool.map(lambda rel: _subtree(root, rel, cache), subs):
                     out += part

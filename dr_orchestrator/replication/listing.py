@@ -14,7 +14,6 @@ for each of them was most of a no-change run's time. `InSync` says what was left
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dr_orchestrator.errors import ObjectNotFound
@@ -37,6 +36,8 @@ def list_kind(backend: Backend, kind: Kind, *, parallel: int = 8, cache: DirCach
     prefix = layout.PREFIX[kind]
     if kind is Kind.DATA and parallel > 1 and not backend.url.startswith("file:"):
         prefixes = [f"{prefix}{c}" for c in "0123456789abcdef"]
+        from concurrent.futures import ThreadPoolExecutor  # object stores only
+
         with ThreadPoolExecutor(min(parallel, 16), thread_name_prefix="dro-list") as pool:
             parts = list(pool.map(lambda p: _collect(backend, p, kind), prefixes))
         out: Listing = {}

@@ -16,7 +16,6 @@ the first write and rewritten only after a successful run.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import os
 import threading
@@ -207,6 +206,8 @@ _SYNC_FILE_RANGE_WRITE = 2
 def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
     global _sfr_fn
     if _sfr_fn is None:
+        import ctypes  # here: `dro` start-up does not pay for it
+
         try:
             _sfr_fn = ctypes.CDLL(None, use_errno=True).sync_file_range
             _sfr_fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
@@ -221,6 +222,8 @@ _sfr_fn: Any = None
 def _syncfs(fd: int) -> int:
     global _syncfs_fn
     if _syncfs_fn is None:
+        import ctypes
+
         try:  # the C library this process already runs on: no find_library() search
             _syncfs_fn = ctypes.CDLL(None, use_errno=True).syncfs
         except (OSError, AttributeError):

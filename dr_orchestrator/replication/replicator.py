@@ -23,7 +23,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -168,6 +167,8 @@ class Replicator:
                         listing.list_repository(self.target, cache=tgt_cache))
             src, tgt, self._in_sync = listing.list_local_pair(self.source, self.target, src_cache, tgt_cache)
             return src, tgt
+        from concurrent.futures import ThreadPoolExecutor  # a remote end: the listings overlap
+
         with ThreadPoolExecutor(1, thread_name_prefix="dro-list-target") as pool:
             fut = pool.submit(listing.list_repository, self.target, cache=tgt_cache)
             src = listing.list_repository(self.source, cache=src_cache)

@@ -4,6 +4,7 @@
     .venv/bin/python bench/plan_scale.py --services 2000 --edges 6000 --repeat 3
     .venv/bin/python bench/plan_scale.py --profile       (cProfile of load + validate, top functions)
     .venv/bin/python bench/plan_scale.py --instructions  (also instructions of one `dro plan`, via valgrind)
+    .venv/bin/python bench/plan_scale.py --versus 1104bc0 (also `dro plan` of that commit, run alternately)
 
 The generated runbook (bench/.work/plan-scale.yaml) is a random DAG, deterministic for a
 seed: service i depends on up to 3 earlier services (mostly nearby ones, some far away),
@@ -222,6 +223,32 @@ def via_cli(path: Path, repeat: int) -> dict[str, Timing]:
     return {"startup": t_start, "validate": t_validate, "plan": t_plan, "total": t_validate + t_plan}
 
 
+def versus(path: Path, rev: str, repeat: int) -> dict[str, Timing]:
+    """`dro plan FILE --format json` of this tree and of git revision `rev`, run alternately
+    (`repeat` rounds) so both see the same machine: the fair way to compare two commits on a
+    shared VM whose speed drifts. `rev` is checked out once into bench/.work/rev-<rev>."""
+    tree = ROOT / "bench" / ".work" / f"rev-{rev}"
+    if not tree.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, check=True,
+                       capture_output=True)
+    timings = {"this tree": Timing(), rev: Timing()}
+    for where in (ROOT, tree):
+        compileall.compile_dir(str(where / "dr_orchestrator"), quiet=1)
+    for _ in range(repeat):
+        for label, where in (("this tree", ROOT), (rev, tree)):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "dr_orchestrator.cli.main", "plan", str(path.resolve()),
+                                   "--format", "json"], capture_output=True, text=True, check=False,
+                                  cwd=where, env={**os.environ, "PYTHONPATH": str(where)})
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            timings[label].add(wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+            if proc.returncode != 0:
+                raise SystemExit(f"{label}: dro plan exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return timings
+
+
 def instructions(path: Path) -> int | None:
     """Instructions executed by one `dro plan FILE --format json` (valgrind's cachegrind, ~1-2
     min): unlike time, the same on a busy or an idle machine, so two commits compare exactly."""
@@ -277,6 +304,8 @@ def main() -> None:
     ap.add_argument("--no-cli", action="store_true")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--versus", metavar="REV",
+                    help="also time `dro plan` of git revision REV alternately with this tree")
     ap.add_argument("--instructions", action="store_true",
                     help="also count the instructions of one `dro plan` under valgrind (machine-independent)")
     args = ap.parse_args()
@@ -297,6 +326,8 @@ def main() -> None:
     results["in_process"] = in_process(args.out, args.repeat)
     if not args.no_cli:
         results["cli"] = via_cli(args.out, args.repeat)
+    if args.versus:
+        results["versus"] = versus(args.out, args.versus, args.repeat)
     if args.instructions:
         results["instructions"] = instructions(args.out)
     if args.json:
@@ -320,6 +351,10 @@ def main() -> None:
               f"then the plan): {c['plan'].text()} -> goal (< 2 s) {goal}")
         print(f"CLI `dro validate` alone {c['validate'].text()}; both commands back to back "
               f"{c['total'].text()}; start-up alone (dro --version) {c['startup'].text()}")
+    if args.versus:
+        v = results["versus"]
+        print(f"alternately, `dro plan --format json` of this tree {v['this tree'].text()} vs "
+              f"{args.versus} {v[args.versus].text()}")
     if args.instructions:
         count = results["instructions"]
         print("instructions of one `dro plan --format json`: "

@@ -113,6 +113,7 @@ class Replicator:
             if self._caches and self.report.ok and not self.opt.dry_run:
                 self._save_caches()
         finally:
+            self.transfer.close()
             self.report.seconds = round(time.monotonic() - started, 3)
         return self.report
 
@@ -246,7 +247,11 @@ class Replicator:
         # Biggest first: the large objects overlap the many small ones, and the phase ends
         # on small ones, which spread evenly over the threads. A few at a time per thread.
         batch = sorted(batch, key=lambda i: i.size, reverse=True)
-        for res in self._parallel(batch, self.transfer.copy, chunk=8):
+        if self.transfer.use_helpers(batch, self.opt.workers):  # many objects dir → dir: processes
+            results: Iterable[Result] = self.transfer.copy_with_helpers(batch)
+        else:
+            results = self._parallel(batch, self.transfer.copy, chunk=8)
+        for res in results:
             done.append(res)
             self._record(res)
             self.opt.progress.advance(1, res.size)

@@ -28,6 +28,7 @@ import functools
 import inspect
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -93,8 +94,47 @@ class Transfer:
         self._local_source = local_root(source)
         self._local_path = f"{self._local_source}{os.sep}" if self._local_source is not None else ""
         self._reader = unwrap(source) if self._local_source is not None else source
+        self._helpers: Any = None  # localproc.HelperPool once started
         if self.local_writer is not None:
             self.in_memory_max = 0  # stream straight into the temp file; it is renamed only if the hash matched
+
+    # --- many objects directory → directory: helper processes (localproc.py) ----------
+
+    def use_helpers(self, batch: list[ObjectInfo], workers: int) -> bool:
+        """Copy this batch in helper processes? Directory → directory, no bandwidth limit,
+        several CPUs, and a batch big enough to pay for starting them (or already started)."""
+        if self._local_source is None or self.local_writer is None or self.limiter is not None:
+            return False
+        if self._helpers is not None:
+            return bool(batch)
+        from dr_orchestrator.replication import localproc
+
+        n = localproc.helper_count(workers)
+        if n < 2 or (len(batch) < localproc.MIN_OBJECTS and sum(i.size for i in batch) < localproc.MIN_BYTES):
+            return False
+        self._helpers = localproc.HelperPool(self._local_source, self.local_writer.root, n)
+        return True
+
+    def copy_with_helpers(self, batch: list[ObjectInfo]) -> Iterator[Result]:
+        """Like copy() for every object of `batch`, done by the helper processes."""
+        assert self._helpers is not None
+        size_of = {i.key: i.size for i in batch}
+        for key, status, value in self._helpers.copy((i.key for i in batch), self.stop):
+            if status == "ok":
+                size = int(value)
+                self.counters.add_streamed(size, layout.expected_hash(key) is not None)
+                yield Result(key, Outcome.STREAMED, size)
+            elif status == "corrupt":
+                yield Result(key, Outcome.SOURCE_CORRUPT, size_of[key], f"{self.source.url}: {key} {value}")
+            elif status == "missing":
+                yield Result(key, Outcome.FAILED, 0, f"{self.source.url}: {key} not found")
+            else:
+                yield Result(key, Outcome.FAILED, 0, value)
+
+    def close(self) -> None:
+        if self._helpers is not None:
+            self._helpers.close()
+            self._helpers = None
 
     def barrier(self) -> None:
         """End of a phase: make what was written durable before the next phase starts."""

@@ -95,6 +95,7 @@ class Transfer:
         self._local_path = f"{self._local_source}{os.sep}" if self._local_source is not None else ""
         self._reader = unwrap(source) if self._local_source is not None else source
         self._helpers: Any = None  # localproc.HelperPool once started
+        self.local_pair = self._local_source is not None and self.local_writer is not None
         if self.local_writer is not None:
             self.in_memory_max = 0  # stream straight into the temp file; it is renamed only if the hash matched
 

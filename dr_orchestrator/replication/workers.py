@@ -30,6 +30,12 @@ def run_parallel(items: Iterable[T], fn: Callable[[T], R], workers: int,
     Leaving the loop early (break, an exception in the caller) does the same.
     `chunk`: a thread takes up to that many items at a time and hands their results over
     together (fewer wake-ups of the consuming thread for many small items)."""
+    if workers <= 1:  # no thread to start (~1-3 ms each here) and nothing to hand over
+        for item in items:
+            if stop is not None and stop.is_set():
+                return
+            yield fn(item)
+        return
     source = iter(items)
     take = threading.Lock()
     results: queue.SimpleQueue[Any] = queue.SimpleQueue()

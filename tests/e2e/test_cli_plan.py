@@ -193,3 +193,20 @@ def test_quickstart_plans_for_every_action():
                 assert data["services"][dep]["wave"] < svc["wave"], (name, dep)
     table = dro("plan", str(QUICKSTART), cwd=ROOT)
     assert table.returncode == 0 and "critical path:" in table.stdout
+
+
+def test_a_big_plan_reaches_the_pipe_whole_before_the_quick_exit(tmp_path: Path):
+    """Read-only commands leave with os._exit; a multi-megabyte plan must be flushed first."""
+    services = "\n".join(
+        f"  s{i:04d}:\n    site: primary\n" + (f"    depends_on: [s{i - 1:04d}]\n" if i else "")
+        + f"    failover:\n      - {{name: start, kind: shell, command: [echo, {i}], estimate: 1s}}"
+        for i in range(3000))
+    path = tmp_path / "big.yaml"
+    path.write_text(RUNBOOK.split("services:")[0] + "services:\n" + services + "\n")
+    res = dro("plan", str(path), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout) > 1_000_000
+    plan = json.loads(res.stdout)  # the whole document: nothing lost to the exit
+    assert len(plan["services"]) == 3000 and plan["critical_path"][-1] == "s2999"
+    bad = dro("plan", str(path), "--format", "nope")
+    assert bad.returncode == 2 and "unknown format" in bad.stderr

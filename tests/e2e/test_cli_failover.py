@@ -130,6 +130,9 @@ def test_sigkill_mid_wave_then_resume(tmp_path):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # What each step's command had written when the kill landed: a step journalled as started
+    # may not have reached its first line yet on a loaded machine.
+    at_kill = Counter(markers.read_text().split()) if markers.exists() else Counter()
     run_id, events = journal_events(state_dir)
     completed = {e["step"] for e in events if e["type"] == "step_succeeded"}
     started = {e["step"] for e in events if e["type"] == "step_started"}
@@ -145,8 +148,8 @@ def test_sigkill_mid_wave_then_resume(tmp_path):
     key_to_marker = {k: f"{k.split('/')[0]}.{k.split('/')[2]}" for k in started}
     for key in completed:
         assert counts[key_to_marker[key]] == 1, f"completed step {key} ran again"
-    for key in in_flight:
-        assert counts[key_to_marker[key]] == 2  # interrupted, then run again by resume
+    for key in in_flight:  # interrupted, then run again (once) by resume
+        assert counts[key_to_marker[key]] == at_kill[key_to_marker[key]] + 1, key
     # end state equals an uninterrupted run
     clean_markers = tmp_path / "clean-markers"
     clean_dir = tmp_path / "clean"

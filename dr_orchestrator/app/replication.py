@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dr_orchestrator.app.locations import retain_until
 from dr_orchestrator.errors import BadInput
 from dr_orchestrator.replication import layout
 from dr_orchestrator.replication.replicator import Options, Replicator
@@ -100,7 +99,7 @@ def replicate_data_class(runbook: Runbook, data_class: str, *, to: Sequence[str]
     except KeyError:
         known = ", ".join(sorted(runbook.data_classes)) or "none"
         raise BadInput(f"unknown data class {data_class!r}", f"data classes in this runbook: {known}") from None
-    from dr_orchestrator.app.locations import site_of
+    from dr_orchestrator.app.locations import retain_until, site_of
 
     sites = list(to) or list(dc.replicate_to)
     for s in sites:

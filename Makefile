@@ -11,7 +11,7 @@ test:
 	scripts/test.sh
 
 lint: venv
-	.venv/bin/ruff check dr_orchestrator tests bench
+	.venv/bin/ruff check dr_orchestrator tests bench runbooks
 	.venv/bin/mypy
 
 bench:

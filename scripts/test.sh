@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --services
-.venv/bin/ruff check dr_orchestrator tests bench
+.venv/bin/ruff check dr_orchestrator tests bench runbooks
 .venv/bin/mypy
 trap 'scripts/services.sh stop' EXIT
 scripts/services.sh start

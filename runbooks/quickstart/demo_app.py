@@ -12,6 +12,7 @@ Standard library only, so `make demo` runs anywhere Python runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -105,10 +106,8 @@ def start(args: argparse.Namespace) -> int:
 
 def stop(pidfile: Path) -> int:
     if pidfile.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):  # gone already, or a torn pidfile
             os.kill(int(pidfile.read_text()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
         pidfile.unlink()
     return 0
 

@@ -16,27 +16,19 @@ from dr_orchestrator.replication.replicator import Options, replicate
 from dr_orchestrator.storage.base import Backend
 from dr_orchestrator.storage.registry import open_backend
 from tests.integration.replication.helpers import Counting
-from tests.unit.replication.synth import FakeGraph, SynthRepo, incomplete_snapshots
+from tests.unit.replication.synth import FakeGraph, SynthRepo, incomplete_snapshots, stored_objects, synth_repo
 
 Location = tuple[str, dict[str, str]]
 
 
 def build(backend: Backend, snapshots: int = 3, packs: int = 3, size: int = 48 * 1024) -> SynthRepo:
-    repo = SynthRepo(backend).init()
-    rng = random.Random(11)
-    for _ in range(snapshots):
-        repo.add_snapshot(n_packs=packs, size=size, rng=rng)
-    return repo
-
-
-def contents(b: Backend) -> dict[str, bytes]:
-    return {i.key: b.get(i.key) for i in b.list("")}
+    return synth_repo(backend, snapshots=snapshots, packs=packs, size=size, rng=random.Random(11))
 
 
 def check_round_trip(src: Backend, dst: Backend, repo: SynthRepo, **opts: object) -> None:
     rep = replicate(src, dst, Options(**opts))  # type: ignore[arg-type]
     assert rep.ok, rep.to_dict()
-    assert contents(dst) == repo.contents
+    assert stored_objects(dst) == repo.contents
     assert incomplete_snapshots(dst) == {}
     again = replicate(src, dst)
     assert again.to_copy == 0 and again.counters.objects_copied == 0
@@ -56,7 +48,7 @@ def test_s3_region_to_region_is_server_side(s3_location: Callable[..., Location]
     assert rep.counters.bytes_streamed == 0 and west.put_bytes == 0  # nothing uploaded by us
     assert rep.counters.bytes_server_side == total and west.copies == len(repo.contents)
     assert counted_src.read_bytes == 0  # the source is never read: the copy is the providers' job
-    assert contents(west.inner) == repo.contents
+    assert stored_objects(west.inner) == repo.contents
     assert incomplete_snapshots(west.inner) == {}
     # checksum mode: no byte of object data passes through this process at all
     west2 = Counting(open_backend(*s3_location("other")))
@@ -64,7 +56,7 @@ def test_s3_region_to_region_is_server_side(s3_location: Callable[..., Location]
     rep2 = replicate(counted_src2, west2, Options(verify="checksum"))
     assert rep2.ok and rep2.counters.bytes_streamed == 0 and rep2.counters.bytes_verify_read == 0
     assert west2.put_bytes == 0 and west2.read_bytes == 0 and counted_src2.read_bytes == 0
-    assert contents(west2.inner) == repo.contents
+    assert stored_objects(west2.inner) == repo.contents
 
 
 @pytest.mark.services

@@ -66,6 +66,20 @@ class SynthRepo:
         return [k.split("/")[1] for k in self.contents if k.startswith("index/")]
 
 
+def synth_repo(backend: Backend, *, snapshots: int = 3, packs: int = 3, size: int = 2048,
+               rng: random.Random | None = None) -> SynthRepo:
+    """A repository at `backend` with `snapshots` snapshots of `packs` packs each."""
+    repo = SynthRepo(backend).init()
+    for _ in range(snapshots):
+        repo.add_snapshot(n_packs=packs, size=size, rng=rng)
+    return repo
+
+
+def stored_objects(backend: Backend) -> dict[str, bytes]:
+    """Every object at `backend`: key -> bytes (to compare with SynthRepo.contents)."""
+    return {i.key: backend.get(i.key) for i in backend.list("")}
+
+
 def snapshot_needs(backend: Backend, sid: str) -> set[str]:
     doc = json.loads(backend.get(f"snapshots/{sid}"))
     return {layout.data_key(p) for p in doc["packs"]} | {f"index/{i}" for i in doc["index"]}

@@ -16,16 +16,12 @@ from dr_orchestrator.replication import layout, listcache
 from dr_orchestrator.replication.listcache import Block, DirCache, read_dir
 from dr_orchestrator.replication.replicator import Options, replicate
 from dr_orchestrator.storage.local import LocalBackend
-from tests.unit.replication.synth import FakeGraph, SynthRepo
+from tests.unit.replication.synth import FakeGraph, SynthRepo, synth_repo
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> SynthRepo:
-    r = SynthRepo(LocalBackend(tmp_path / "src")).init()
-    rng = random.Random(11)
-    for _ in range(3):
-        r.add_snapshot(n_packs=6, rng=rng)
-    return r
+    return synth_repo(LocalBackend(tmp_path / "src"), packs=6, rng=random.Random(11))
 
 
 @pytest.fixture
@@ -48,6 +44,14 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def settle() -> None:
     # File-system timestamps come from a coarse clock: let it tick past what was just written.
     time.sleep(0.05)
+
+
+def warm(repo: SynthRepo, dst: LocalBackend) -> None:
+    """Two runs: the first fills the target, the second its listing cache (then the clock ticks)."""
+    replicate(repo.backend, dst)
+    settle()
+    replicate(repo.backend, dst)
+    settle()
 
 
 def cache_file(root: Path) -> Path:
@@ -75,10 +79,7 @@ def test_unchanged_rerun_reads_no_directory_and_agrees_with_a_full_listing(
 def test_new_objects_are_found_and_only_changed_directories_read(repo: SynthRepo, tmp_path: Path,
                                                                   reads: list[str]) -> None:
     dst = LocalBackend(tmp_path / "dst")
-    replicate(repo.backend, dst)
-    settle()
-    replicate(repo.backend, dst)
-    settle()
+    warm(repo, dst)
     before = set(repo.contents)
     sid = repo.add_snapshot(n_packs=2)
     new = set(repo.contents) - before
@@ -156,10 +157,7 @@ def test_entry_removed_with_the_mtime_put_back_is_still_seen(repo: SynthRepo, tm
                                                              reads: list[str]) -> None:
     """`cp -a`/`touch -d` can set a directory's mtime back; its ctime moves regardless."""
     dst = LocalBackend(tmp_path / "dst")
-    replicate(repo.backend, dst)
-    settle()
-    replicate(repo.backend, dst)
-    settle()
+    warm(repo, dst)
     victim = layout.data_key(repo.packs[0])
     parent = (dst.root / victim).parent
     st = os.stat(parent)
@@ -205,9 +203,7 @@ def test_damage_in_place_needs_a_full_listing_or_deep(repo: SynthRepo, tmp_path:
     """The trade-off, stated: an object truncated in place (its directory unchanged) is not
     seen from a cached listing; a full listing (cache off or too old) and --deep see it."""
     dst = LocalBackend(tmp_path / "dst")
-    replicate(repo.backend, dst)
-    settle()
-    replicate(repo.backend, dst)
+    warm(repo, dst)
     victim = layout.data_key(repo.packs[1])
     parent_stamp = os.stat((dst.root / victim).parent).st_mtime_ns
     with open(dst.root / victim, "r+b") as f:
@@ -244,9 +240,7 @@ def test_cache_off_writes_no_cache_file(repo: SynthRepo, tmp_path: Path, monkeyp
 def test_unreadable_or_foreign_cache_means_a_full_listing(repo: SynthRepo, tmp_path: Path, reads: list[str],
                                                           damage: str, monkeypatch: pytest.MonkeyPatch) -> None:
     dst = LocalBackend(tmp_path / "dst")
-    replicate(repo.backend, dst)
-    settle()
-    replicate(repo.backend, dst)
+    warm(repo, dst)
     path = cache_file(dst.root)
     doc = json.loads(path.read_text())
     # A lying cache: an object the target lacks, listed as present under the directory's
@@ -286,10 +280,7 @@ def test_with_the_password_a_snapshot_needing_in_sync_objects_is_published(repo:
                                                                            tmp_path: Path,
                                                                            reads: list[str]) -> None:
     dst = LocalBackend(tmp_path / "dst")
-    replicate(repo.backend, dst)
-    settle()
-    replicate(repo.backend, dst)
-    settle()
+    warm(repo, dst)
     sid = repo.add_snapshot(n_packs=1)  # cumulative: needs every older pack (all in sync)
     rep = replicate(repo.backend, dst, Options(graph=FakeGraph(repo.backend)))
     assert rep.ok and rep.snapshots_copied == [sid] and rep.snapshots_held_back == {}
@@ -299,10 +290,7 @@ def test_dry_run_and_deep_write_or_trust_nothing(repo: SynthRepo, tmp_path: Path
     dst = LocalBackend(tmp_path / "dst")
     replicate(repo.backend, dst, Options(dry_run=True))
     assert not cache_file(dst.root).exists() and not cache_file(repo.backend.root).exists()
-    replicate(repo.backend, dst)
-    settle()
-    replicate(repo.backend, dst)
-    settle()
+    warm(repo, dst)
     reads.clear()
     replicate(repo.backend, dst, Options(deep=True))
     assert len([r for r in reads if r.startswith("data/")]) >= 2  # both ends read in full

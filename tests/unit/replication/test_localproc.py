@@ -13,7 +13,7 @@ from dr_orchestrator.replication import layout, localproc
 from dr_orchestrator.replication.localproc import HelperPool
 from dr_orchestrator.replication.replicator import Options, Replicator, replicate
 from dr_orchestrator.storage.local import LocalBackend
-from tests.unit.replication.synth import SynthRepo, flip_byte, incomplete_snapshots
+from tests.unit.replication.synth import SynthRepo, flip_byte, incomplete_snapshots, stored_objects, synth_repo
 
 
 @pytest.fixture(autouse=True)
@@ -25,16 +25,10 @@ def _always_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> SynthRepo:
-    r = SynthRepo(LocalBackend(tmp_path / "src")).init()
     rng = random.Random(5)
-    for _ in range(3):
-        r.add_snapshot(n_packs=5, rng=rng)
+    r = synth_repo(LocalBackend(tmp_path / "src"), packs=5, rng=rng)
     r.add_snapshot(n_packs=1, size=3 << 20, rng=rng)  # several read blocks
     return r
-
-
-def all_objects(b: LocalBackend) -> dict[str, bytes]:
-    return {i.key: b.get(i.key) for i in b.list("")}
 
 
 def test_full_copy_by_helpers_is_identical(repo: SynthRepo, tmp_path: Path) -> None:
@@ -42,7 +36,7 @@ def test_full_copy_by_helpers_is_identical(repo: SynthRepo, tmp_path: Path) -> N
     rp = Replicator(repo.backend, dst)
     rep = rp.run()
     assert rp.transfer._helpers is None  # stopped at the end of the run
-    assert rep.ok and all_objects(dst) == repo.contents
+    assert rep.ok and stored_objects(dst) == repo.contents
     assert rep.counters.objects_copied == rep.counters.objects_streamed == len(repo.contents)
     assert rep.counters.objects_verified == len([k for k in repo.contents if layout.expected_hash(k)])
     assert rep.counters.bytes_streamed == sum(len(v) for v in repo.contents.values())

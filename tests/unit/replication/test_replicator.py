@@ -14,7 +14,14 @@ from dr_orchestrator.errors import BadInput, ObjectLocked
 from dr_orchestrator.replication import layout
 from dr_orchestrator.replication.replicator import Options, replicate
 from dr_orchestrator.storage.local import LocalBackend
-from tests.unit.replication.synth import FakeGraph, SynthRepo, flip_byte, incomplete_snapshots
+from tests.unit.replication.synth import (
+    FakeGraph,
+    SynthRepo,
+    flip_byte,
+    incomplete_snapshots,
+    stored_objects,
+    synth_repo,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -24,22 +31,14 @@ def _both_listing_modes(listing_mode: str) -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> SynthRepo:
-    r = SynthRepo(LocalBackend(tmp_path / "src")).init()
-    rng = random.Random(7)
-    for _ in range(3):
-        r.add_snapshot(n_packs=4, rng=rng)
-    return r
-
-
-def all_objects(b: LocalBackend) -> dict[str, bytes]:
-    return {i.key: b.get(i.key) for i in b.list("")}
+    return synth_repo(LocalBackend(tmp_path / "src"), packs=4, rng=random.Random(7))
 
 
 def test_full_copy_is_identical_and_rerun_sends_nothing(repo: SynthRepo, tmp_path: Path) -> None:
     dst = LocalBackend(tmp_path / "dst")
     rep = replicate(repo.backend, dst)
     assert rep.ok, rep.to_dict()
-    assert all_objects(dst) == repo.contents
+    assert stored_objects(dst) == repo.contents
     assert rep.counters.objects_copied == len(repo.contents) == rep.to_copy
     assert rep.counters.objects_verified == len([k for k in repo.contents if layout.expected_hash(k)])
     assert len(rep.snapshots_copied) == 3
@@ -144,7 +143,7 @@ def test_damaged_target_object_is_resent(repo: SynthRepo, tmp_path: Path,
     assert rep.resent_corrupt_target == [truncated]  # size differs: seen from the listing
     deep = replicate(repo.backend, dst, Options(deep=True))  # same size, wrong bytes: needs hashing
     assert deep.resent_corrupt_target == [flipped]
-    assert all_objects(dst) == repo.contents
+    assert stored_objects(dst) == repo.contents
 
 
 def test_refuses_a_target_holding_another_repository(repo: SynthRepo, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -320,15 +321,10 @@ class Checker:
                    "cycle")
 
 
+@cache
 def _has_host(step_class: type) -> bool:
     """Whether a step kind has a `host` field (asked of the class once: 20,000 steps)."""
-    known = _HAS_HOST.get(step_class)
-    if known is None:
-        known = _HAS_HOST[step_class] = "host" in getattr(step_class, "model_fields", {})
-    return known
-
-
-_HAS_HOST: dict[type, bool] = {}
+    return "host" in getattr(step_class, "model_fields", {})
 
 
 def semantic_issues(loaded: Loaded, strict: bool = False) -> list[Issue]:

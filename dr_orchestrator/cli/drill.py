@@ -8,7 +8,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dr_orchestrator.cli.common import console, err_console, print_json
+from dr_orchestrator.cli import common
+from dr_orchestrator.cli.common import print_json
 
 
 def _fmt(seconds: float | None) -> str:
@@ -20,29 +21,29 @@ def _fmt(seconds: float | None) -> str:
 def _summary(result: Any) -> None:
     r = result.report
     verdict = "[bold green]PASSED[/]" if result.ok else "[bold red]FAILED[/]"
-    console.print(f"\nDrill {result.run_id}: {verdict} in {_fmt(r.duration_s)}")
+    common.console.print(f"\nDrill {result.run_id}: {verdict} in {_fmt(r.duration_s)}")
     table = Table("objective", "target", "achieved", "result", title="Objectives", title_justify="left")
     for o in r.objectives:
         achieved = _fmt(o.achieved_s) if o.achieved_s is not None else f"— ({o.detail})"
         result_txt = "[green]held[/]" if o.ok else (
             f"[red]MISSED by {_fmt(-(o.margin_s or 0))}[/]" if o.margin_s is not None else "[red]MISSED[/]")
         table.add_row(f"{o.kind} {o.subject}", _fmt(o.target_s), achieved, result_txt)
-    console.print(table)
+    common.console.print(table)
     for s in r.failed_steps:
-        console.print(f"[red]failed step[/] {s.service}/{s.name}: {s.error or s.status}", highlight=False)
+        common.console.print(f"[red]failed step[/] {s.service}/{s.name}: {s.error or s.status}", highlight=False)
     for w in r.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        common.console.print(f"[yellow]warning:[/] {w}", highlight=False)
     cleaned = [c for c in result.cleanup if c.ok]
-    console.print(f"cleanup: {len(cleaned)}/{len(result.cleanup)} drill target(s) removed", highlight=False)
+    common.console.print(f"cleanup: {len(cleaned)}/{len(result.cleanup)} drill target(s) removed", highlight=False)
     for c in result.cleanup:
         if not c.ok:
-            console.print(f"  [red]not removed[/] {c.target.describe()}: {c.error}  "
-                          f"(retry: dro drill --cleanup {result.run_id})", highlight=False)
-    console.print("reports:", highlight=False)
+            common.console.print(f"  [red]not removed[/] {c.target.describe()}: {c.error}  "
+                                 f"(retry: dro drill --cleanup {result.run_id})", highlight=False)
+    common.console.print("reports:", highlight=False)
     for fmt, path in result.reports.items():
-        console.print(f"  {fmt:5} {path}", highlight=False)
+        common.console.print(f"  {fmt:5} {path}", highlight=False)
     if result.history_key:
-        console.print(f"history: appended {result.history_key}   (dro history RUNBOOK)", highlight=False)
+        common.console.print(f"history: appended {result.history_key}   (dro history RUNBOOK)", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -80,7 +81,8 @@ def register(app: typer.Typer) -> None:
                 print_json({"run_id": cleanup, "cleanup": [r.to_dict() for r in results]})
             for r in results:
                 mark = "[green]removed[/]" if r.ok else f"[red]failed[/] {r.error}"
-                (err_console if as_json else console).print(f"{mark} {r.target.describe()}", highlight=False)
+                out = common.err_console if as_json else common.console
+                out.print(f"{mark} {r.target.describe()}", highlight=False)
             if not all(r.ok for r in results):
                 raise ObjectiveMissed("some drill targets could not be removed", "see the errors above")
             return
@@ -91,7 +93,7 @@ def register(app: typer.Typer) -> None:
         progress: list[Any] = []
 
         def attach(state: Any) -> None:
-            out = err_console if as_json else console
+            out = common.err_console if as_json else common.console
             progress.append(make_progress(out, state, out.is_terminal))
 
         opts = app.DrillOptions(services=tuple(service), report_dir=report_dir, state_dir=state_dir,
@@ -138,7 +140,7 @@ def register(app: typer.Typer) -> None:
             print_json([r.__dict__ for r in records])
             return
         if not records:
-            console.print("no drills recorded yet — run `dro drill RUNBOOK`")
+            common.console.print("no drills recorded yet — run `dro drill RUNBOOK`")
             return
         services = sorted({s for r in records for s in r.services})
         table = Table("time", "run", "result", "total", *services, title="Drill history (recovery time per service)")
@@ -151,4 +153,4 @@ def register(app: typer.Typer) -> None:
                 cells.append(_fmt(rec) + mark if rec is not None else "—")
             table.add_row(r.time, r.run_id[-6:], "[green]pass[/]" if r.passed else "[red]fail[/]",
                           _fmt(r.duration_s), *cells)
-        console.print(table)
+        common.console.print(table)

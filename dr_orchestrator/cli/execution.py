@@ -12,19 +12,20 @@ from typing import Any
 
 import typer
 
-from dr_orchestrator.cli.common import console, err_console, print_json
+from dr_orchestrator.cli import common
+from dr_orchestrator.cli.common import print_json
 
 
 def _finish(result: Any, as_json: bool) -> None:
     from dr_orchestrator.execution.summary import dry_run_renderable, summary_renderable
 
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        common.err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if result.dry_run is not None:
         if as_json:
             print_json({"dry_run": True, "steps": result.dry_run})
         else:
-            console.print(dry_run_renderable(result.dry_run))
+            common.console.print(dry_run_renderable(result.dry_run))
         return
     state = result.state
     if as_json:
@@ -32,9 +33,9 @@ def _finish(result: Any, as_json: bool) -> None:
         data["run_dir"] = str(result.run_dir)
         print_json(data)
     else:
-        console.print(summary_renderable(state))
-        console.print(f"journal: {result.run_dir}/journal.jsonl   (dro show {result.run_id})",
-                      highlight=False)
+        common.console.print(summary_renderable(state))
+        common.console.print(f"journal: {result.run_dir}/journal.jsonl   (dro show {result.run_id})",
+                             highlight=False)
     if not state.ok():
         raise _failure(state)
 
@@ -63,8 +64,8 @@ def _run(runbook: str | None, run_id: str | None, as_json: bool, **kw: Any) -> N
     progress: list[Any] = []
 
     def attach(state: Any) -> None:
-        live = console.is_terminal and not as_json
-        shown = make_progress(err_console if as_json else console, state, live)
+        live = common.console.is_terminal and not as_json
+        shown = make_progress(common.err_console if as_json else common.console, state, live)
         progress.append(shown)
         opts.listeners.append(shown)
         if isinstance(shown, LiveProgress):
@@ -156,9 +157,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(found)
         elif not found:
-            console.print("no runs yet", highlight=False)
+            common.console.print("no runs yet", highlight=False)
         else:
-            console.print(runs_renderable(found))
+            common.console.print(runs_renderable(found))
 
     @app.command("show")
     def show(
@@ -174,8 +175,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(state.summary())
         else:
-            console.print(summary_renderable(state))
-            console.print(steps_renderable(state))
+            common.console.print(summary_renderable(state))
+            common.console.print(steps_renderable(state))
             if not state.finished:
-                console.print(f"run not finished: `dro resume {run_id}` continues it", highlight=False)
+                common.console.print(f"run not finished: `dro resume {run_id}` continues it", highlight=False)
         sys.stdout.flush()

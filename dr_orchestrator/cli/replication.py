@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dr_orchestrator.cli.common import console, err_console, print_json
+from dr_orchestrator.cli import common
+from dr_orchestrator.cli.common import print_json
 from dr_orchestrator.errors import BadInput, DRError, IntegrityError, ObjectiveMissed
 from dr_orchestrator.replication.report import ReplicationReport
 
@@ -58,7 +59,7 @@ def _progress(label: str, quiet: bool) -> Iterator[Any]:
     )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=True) as p:
+                  TimeElapsedColumn(), console=common.err_console, transient=True) as p:
         yield _Bars(p, label)
 
 
@@ -86,28 +87,28 @@ def _render(title: str, rep: ReplicationReport) -> None:
     verb = "would copy" if rep.dry_run else "copied"
     done = rep.to_copy if rep.dry_run else c.objects_copied
     nbytes = rep.to_copy_bytes if rep.dry_run else rep.bytes_transferred
-    console.print(f"[bold]{title}[/]: {verb} {done} object(s), {_size(nbytes)} "
-                  f"({c.objects_server_side} server-side, {c.objects_streamed} streamed; "
-                  f"{rep.already_present} already there) in {rep.seconds:.1f}s", highlight=False)
+    common.console.print(f"[bold]{title}[/]: {verb} {done} object(s), {_size(nbytes)} "
+                         f"({c.objects_server_side} server-side, {c.objects_streamed} streamed; "
+                         f"{rep.already_present} already there) in {rep.seconds:.1f}s", highlight=False)
     if rep.snapshots_copied or rep.snapshots_new:
         n = len(rep.snapshots_new) if rep.dry_run else len(rep.snapshots_copied)
-        console.print(f"  snapshots {'new' if rep.dry_run else 'published'}: {n}", highlight=False)
+        common.console.print(f"  snapshots {'new' if rep.dry_run else 'published'}: {n}", highlight=False)
     for label, items in (("re-sent (damaged at the target)", rep.resent_corrupt_target),
                          ("CORRUPT at the source (not copied)", rep.source_corrupt),
                          ("unrecoverable (damaged here and absent from the replica)", rep.unrecoverable),
                          ("deleted at the target" if not rep.dry_run else "would delete", rep.deleted),
                          ("kept (immutable)", rep.kept_immutable)):
         if items:
-            console.print(f"  {label}: {len(items)}: {', '.join(items[:5])}{' …' if len(items) > 5 else ''}",
-                          highlight=False)
+            common.console.print(f"  {label}: {len(items)}: {', '.join(items[:5])}{' …' if len(items) > 5 else ''}",
+                                 highlight=False)
     for key, why in list(rep.failed.items())[:10]:
-        err_console.print(f"  [red]failed[/] {key}: {why}", highlight=False)
+        common.err_console.print(f"  [red]failed[/] {key}: {why}", highlight=False)
     for sid, why in rep.snapshots_held_back.items():
-        err_console.print(f"  [yellow]held back[/] snapshot {sid[:8]}: {why}", highlight=False)
+        common.err_console.print(f"  [yellow]held back[/] snapshot {sid[:8]}: {why}", highlight=False)
     for w in rep.warnings:
-        err_console.print(f"  [yellow]warning:[/] {w}", highlight=False)
+        common.err_console.print(f"  [yellow]warning:[/] {w}", highlight=False)
     if rep.stopped:
-        err_console.print("  [yellow]stopped early[/]: run again to finish (nothing partial was written)")
+        common.err_console.print("  [yellow]stopped early[/]: run again to finish (nothing partial was written)")
 
 
 def _exit_for(reports: list[ReplicationReport]) -> None:
@@ -221,7 +222,7 @@ def register(app: typer.Typer) -> None:
                     else (s.error or "-")
                 table.add_row(s.data_class, s.site, s.role, snap, _dur(s.age_seconds), _dur(s.rpo_seconds),
                               "[green]OK[/]" if s.ok else "[bold red]VIOLATED[/]")
-            console.print(table)
+            common.console.print(table)
         if not report.ok:
             bad = [f"{s.data_class}@{s.site}" for s in report.statuses if not s.ok]
             raise ObjectiveMissed(f"RPO violated: {', '.join(bad)}",
@@ -266,9 +267,9 @@ def register(app: typer.Typer) -> None:
 
         result = app_sched.export(runbook, to, out, dro=dro, image=image)
         for rel in result.files:
-            console.print(f"wrote {out.rstrip('/')}/{rel}", highlight=False)
+            common.console.print(f"wrote {out.rstrip('/')}/{rel}", highlight=False)
         for note in result.notes:
-            err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+            common.err_console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def _dur(seconds: float | None) -> str:

@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from dr_orchestrator.cli.common import console, print_json
+from dr_orchestrator.cli import common
+from dr_orchestrator.cli.common import print_json
 from dr_orchestrator.errors import StorageError
 
 OPTION_HELP = ("storage option NAME=VALUE (repeatable): region, endpoint, timeout, …; secrets as "
@@ -41,7 +42,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{o.size:>14,}  {when}  {o.key}")
             count += 1
             total += o.size
-        console.print(f"{count} object(s), {total:,} bytes", style="dim", highlight=False)
+        common.console.print(f"{count} object(s), {total:,} bytes", style="dim", highlight=False)
 
     @storage_app.command("cat")
     def cat_cmd(
@@ -92,16 +93,16 @@ def register(app: typer.Typer) -> None:
         else:
             for s in report.steps:
                 mark = "[green]ok[/]  " if s.ok else "[bold red]FAIL[/]"
-                console.print(f"{mark} {s.name:<7} {s.seconds * 1000:8.1f} ms  ", end="", highlight=False)
-                console.print(s.detail, markup=False, highlight=False, soft_wrap=True)
+                common.console.print(f"{mark} {s.name:<7} {s.seconds * 1000:8.1f} ms  ", end="", highlight=False)
+                common.console.print(s.detail, markup=False, highlight=False, soft_wrap=True)
                 if s.hint and not s.ok:
-                    console.print(f"       hint: {s.hint}", markup=False, highlight=False, soft_wrap=True)
+                    common.console.print(f"       hint: {s.hint}", markup=False, highlight=False, soft_wrap=True)
             if report.capabilities:
                 caps = ", ".join(f"{k}={v}" for k, v in report.capabilities.items())
-                console.print(f"capabilities: {caps}", style="dim", highlight=False, markup=False,
-                              soft_wrap=True)
+                common.console.print(f"capabilities: {caps}", style="dim", highlight=False, markup=False,
+                                     soft_wrap=True)
             style = "green" if report.ok else "bold red"
-            console.print(report.diagnosis, style=style, highlight=False, markup=False, soft_wrap=True)
+            common.console.print(report.diagnosis, style=style, highlight=False, markup=False, soft_wrap=True)
         if not report.ok:
             # A DRError (not typer.Exit) so main() exits with the failing step's code.
             err = StorageError(report.diagnosis, next((s.hint for s in report.steps if not s.ok), None))

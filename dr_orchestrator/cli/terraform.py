@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from dr_orchestrator.cli.common import console, print_json
+from dr_orchestrator.cli import common
+from dr_orchestrator.cli.common import print_json
 
 tf_app = typer.Typer(
     help=(
@@ -33,8 +34,8 @@ def export_cmd(
     if json_out:
         print_json({"file": str(path), "variables": data})
         return
-    console.print(f"wrote [bold]{path}[/] ({data['primary_site']} → {data['recovery_site']}, "
-                  f"{len(data['data_classes'])} data class(es))")
+    common.console.print(f"wrote [bold]{path}[/] ({data['primary_site']} → {data['recovery_site']}, "
+                         f"{len(data['data_classes'])} data class(es))")
 
 
 @tf_app.command("check")
@@ -50,11 +51,11 @@ def check_cmd(
     if json_out:
         print_json({"drift": [d.to_dict() for d in drift], "ok": not drift})
     elif drift:
-        console.print(f"[red]drift: {len(drift)} difference(s) between the runbook and Terraform[/]")
+        common.console.print(f"[red]drift: {len(drift)} difference(s) between the runbook and Terraform[/]")
         for d in drift:
-            console.print(f"  {d.render()}", highlight=False, markup=False)
+            common.console.print(f"  {d.render()}", highlight=False, markup=False)
     else:
-        console.print("[green]no drift:[/] Terraform outputs match the runbook")
+        common.console.print("[green]no drift:[/] Terraform outputs match the runbook")
     if drift:
         raise typer.Exit(1)
 

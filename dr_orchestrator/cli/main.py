@@ -12,15 +12,11 @@ import os
 import sys
 
 import typer
+from click.exceptions import ClickException, UsageError
 
 from dr_orchestrator import __version__
 from dr_orchestrator.cli.common import render_error, render_issues
 from dr_orchestrator.errors import EXIT_BAD_INPUT, DRError, ValidationFailed
-
-try:  # typer >= 0.22 ships its own copy of click
-    from typer._click.exceptions import ClickException, UsageError
-except ImportError:  # pragma: no cover - older typer on plain click
-    from click.exceptions import ClickException, UsageError  # type: ignore[assignment,no-redef]
 
 app = typer.Typer(
     name="dro",

@@ -8,9 +8,13 @@ inode), when it was read, and its regular files (name, size).
 
 Reading a directory D (`read_dir`):
 - D's stamp equals the cached one and is not *racy* → the cached entries, no syscall
-  beyond that one stat. Racy (as in git): D changed within RACY_NS of when the cached
-  entry was taken; file-system timestamps come from a coarse clock, so a change in the
-  same tick could leave the stamp as it was. Such a directory is always read again.
+  beyond that one stat. Racy (as in git): D changed so shortly before it was read that
+  a later change could carry the same stamp; such a directory is always read again.
+  Linux stamps inodes from its coarse real-time clock (updated once per tick), and
+  `taken` is read from that same clock before the names are read: every later change
+  gets a stamp >= `taken`, so a stamp older than `taken` by more than the file system's
+  granularity (RACY_FINE_NS for nanosecond stamps, RACY_NS where stamps are whole
+  seconds or that clock is not available) cannot hide one.
 - otherwise the names are read again (getdents, cheap). In content-addressed
   directories (data/, index/, snapshots/) a name the cache knows keeps its size — the
   name is the hash of the bytes, so the size cannot differ unless the file is damaged;
@@ -48,15 +52,18 @@ import json
 import os
 import resource
 import stat
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 ENV = "DRO_LISTING_CACHE"  # 0/off/false/no: list every object with a stat, always
 ENV_MAX_AGE = "DRO_LISTING_CACHE_MAX_AGE"  # seconds since the last full listing; default 24 h
 DEFAULT_MAX_AGE = 24 * 3600
-RACY_NS = 2_000_000_000
+RACY_NS = 2_000_000_000  # whole-second stamps (vfat: 2 s), or no coarse clock to compare with
+RACY_FINE_NS = 20_000_000  # sub-second stamps (exFAT 10 ms; ext4, xfs, btrfs, tmpfs 1 ns)
+# The clock Linux stamps inodes with (CLOCK_REALTIME_COARSE is 5 there; Python names it not).
+_FS_CLOCK = 5 if sys.platform.startswith("linux") else None
 VERSION = 3
 TMP_PREFIX = ".dro-tmp-"  # temp files of writers in progress: never listed
 # Top directories whose file names are the BLAKE3 of their bytes (layout.CONTENT_ADDRESSED).
@@ -76,6 +83,17 @@ def max_age_ns() -> int:
         return DEFAULT_MAX_AGE * 1_000_000_000
 
 
+def fs_clock_ns() -> int:
+    """Now, on the clock file systems stamp inodes with (time.time_ns() where unknown)."""
+    global _FS_CLOCK
+    if _FS_CLOCK is not None:
+        try:
+            return time.clock_gettime_ns(_FS_CLOCK)
+        except OSError:  # an old kernel: the fine clock and the wide margin
+            _FS_CLOCK = None
+    return time.time_ns()
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "dro" / "listings"
@@ -90,48 +108,77 @@ class Block:
 
     A block from the cache file keeps its columns as the strings stored there and splits
     them only when asked: a directory that is the same at both ends is compared as
-    strings, and most are never split at all."""
+    strings, and most are never split at all.
 
-    __slots__ = ("_names", "_sizes", "_text", "count", "fresh", "nbytes", "read", "rel", "stamp", "subdirs",
-                 "taken")
+    A directory read again that only gained files is kept as its earlier block (`base`)
+    plus the new files (`added`, sorted): the pair diff compares the base with the other
+    end as strings and looks at the added files alone, and the merged lists are built only
+    if something asks for them (saving the cache)."""
+
+    __slots__ = ("_names", "_sizes", "_text", "added", "base", "count", "fresh", "nbytes", "read", "rel", "stamp",
+                 "subdirs", "taken")
 
     def __init__(self, rel: str, stamp: tuple[int, int, int], taken: int, subdirs: list[str], *,
                  fresh: bool, read: bool, names: list[str] | None = None, sizes: list[int] | None = None,
-                 text: tuple[str, str] | None = None, count: int = 0, nbytes: int = 0) -> None:
+                 text: tuple[str, str] | None = None, count: int = 0, nbytes: int = 0,
+                 base: Block | None = None, added: list[tuple[str, int]] | None = None) -> None:
         self.rel = rel  # relative to the root, '/'-separated, no trailing '/'
         self.stamp = stamp  # (mtime_ns, ctime_ns, inode) of the directory before it was read
-        self.taken = taken  # time.time_ns() when it was read
+        self.taken = taken  # fs_clock_ns() before it was read
         self.subdirs = subdirs
         self.fresh = fresh  # holds a name that was stat'ed now, not known before
         self.read = read  # the directory was read now (not answered from the cache)
         self._names, self._sizes, self._text = names, sizes, text
+        self.base, self.added = base, added
         if names is not None and sizes is not None:
             self.count, self.nbytes = len(names), sum(sizes)
+        elif base is not None and added is not None:
+            self.count, self.nbytes = base.count + len(added), base.nbytes + sum(z for _, z in added)
         else:
             self.count, self.nbytes = count, nbytes
 
     @property
     def racy(self) -> bool:
-        return max(self.stamp[0], self.stamp[1]) >= self.taken - RACY_NS
+        m, c = self.stamp[0], self.stamp[1]
+        whole_seconds = _FS_CLOCK is None or not (m % 1_000_000_000 or c % 1_000_000_000)
+        return max(m, c) >= self.taken - (RACY_NS if whole_seconds else RACY_FINE_NS)
 
     @property
     def names(self) -> list[str]:
         if self._names is None:
-            assert self._text is not None
-            self._names = self._text[0].split("/") if self.count else []
-        return self._names
+            if self._text is None:
+                self._merge()
+            else:
+                self._names = self._text[0].split("/") if self.count else []
+        return self._names  # type: ignore[return-value]
 
     @property
     def sizes(self) -> list[int]:
         if self._sizes is None:
-            assert self._text is not None
-            self._sizes = [int(x) for x in self._text[1].split(",")] if self.count else []
-        return self._sizes
+            if self._text is None:
+                self._merge()
+            else:
+                self._sizes = [int(x) for x in self._text[1].split(",")] if self.count else []
+        return self._sizes  # type: ignore[return-value]
+
+    def _merge(self) -> None:
+        assert self.base is not None and self.added is not None
+        pairs = [*zip(self.base.names, self.base.sizes, strict=True), *self.added]
+        pairs.sort()
+        self._names, self._sizes = [n for n, _ in pairs], [z for _, z in pairs]
 
     def text(self) -> tuple[str, str]:
         """(names joined by '/', sizes joined by ',') as stored in the cache."""
         if self._text is None:
-            self._text = ("/".join(self.names), ",".join(map(str, self.sizes)))
+            if self._names is None and self.base is not None and self.added is not None:
+                # Merged as strings: the base's sizes need not become ints on the way.
+                names, sizes = self.base.text()
+                pairs = [*zip(names.split("/"), sizes.split(","), strict=True)] if self.base.count else []
+                pairs += [(n, str(z)) for n, z in self.added]
+                pairs.sort()
+                self._text = ("/".join([n for n, _ in pairs]), ",".join([z for _, z in pairs]))
+            else:
+                self._text = ("/".join(self.names), ",".join(map(str, self.sizes)))
         return self._text
 
     def same_files(self, other: Block) -> bool:
@@ -149,6 +196,25 @@ class Block:
                      names=[n for n, _ in keep], sizes=[z for _, z in keep])
 
 
+def _stat_new(fd: int, new: Iterable[str]) -> list[tuple[str, int]] | None:
+    """(name, size) of the regular files among `new` in the directory `fd`, sorted; None if
+    one of them is a subdirectory (the caller then takes the general path)."""
+    added: list[tuple[str, int]] = []
+    for name in new:
+        if name.startswith(TMP_PREFIX):
+            continue
+        try:
+            s = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # vanished while we looked: not listed
+        if stat.S_ISREG(s.st_mode):
+            added.append((name, s.st_size))
+        elif stat.S_ISDIR(s.st_mode):
+            return None
+    added.sort()
+    return added
+
+
 def read_dir(path: str, rel: str, old: Block | None, *, reuse: bool = True) -> Block | None:
     """One directory as a Block (None if it is gone); `old`: what the cache knows of it;
     `reuse`: names are content addresses (a known name keeps its cached size)."""
@@ -159,7 +225,7 @@ def read_dir(path: str, rel: str, old: Block | None, *, reuse: bool = True) -> B
     stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     if old is not None and old.stamp == stamp and not old.racy:
         return old
-    taken = time.time_ns()
+    taken = fs_clock_ns()
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
@@ -175,9 +241,13 @@ def read_dir(path: str, rel: str, old: Block | None, *, reuse: bool = True) -> B
             if not old.subdirs and len(names) == old.count and now == known:
                 # The common case for a directory read again: the same names (no
                 # subdirectory, no temp file): the cached sizes hold.
-                return Block(rel, stamp, taken, [], fresh=False, read=True, names=old.names, sizes=old.sizes,
-                             text=old._text)
+                return Block(rel, stamp, taken, [], fresh=False, read=True, names=old._names, sizes=old._sizes,
+                             text=old.text(), count=old.count, nbytes=old.nbytes)
             gone = known - now
+            if not gone and not old.subdirs:
+                added = _stat_new(fd, now - known)
+                if added is not None:  # files only, none gone: the old block plus these
+                    return Block(rel, stamp, taken, [], fresh=bool(added), read=True, base=old, added=added)
             files = list(zip(old.names, old.sizes, strict=True)) if not gone else \
                 [(n, z) for n, z in zip(old.names, old.sizes, strict=True) if n not in gone]
             subdirs = [d for d in old.subdirs if d in now]
@@ -290,19 +360,21 @@ class DirCache:
 
     def save(self) -> None:
         """Write what this run saw (call only after a successful run, everything durable)."""
-        dirs: dict[str, Any] = {}
+        # The JSON is written by hand: json.dumps spent ~9 ms per 20,000 names checking
+        # strings that are hex digits; a string that needs escaping goes through it still.
+        dirs: list[str] = []
         for rel, b in self.blocks.items():
             names, sizes = b.text()
             if names.count("/") != max(b.count - 1, 0):  # a '/' in a name: not on POSIX; never cache it
                 continue
-            dirs[rel] = [b.stamp[0], b.stamp[1], b.stamp[2], b.taken, b.count, b.nbytes, names, sizes,
-                         "/".join(b.subdirs)]
-        doc = {"v": VERSION, "root": self.root, "dev": os.stat(self.root).st_dev,
-               "full": self.full_at or time.time_ns(), "dirs": dirs}
+            dirs.append(f"{_json_str(rel)}:[{b.stamp[0]},{b.stamp[1]},{b.stamp[2]},{b.taken},{b.count},"
+                        f"{b.nbytes},{_json_str(names)},\"{sizes}\",{_json_str('/'.join(b.subdirs))}]")
+        head = {"v": VERSION, "root": self.root, "dev": os.stat(self.root).st_dev,
+                "full": self.full_at or time.time_ns()}
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            data = json.dumps(doc, separators=(",", ":")).encode()  # dumps: the C encoder; dump is not
+            data = f'{json.dumps(head, separators=(",", ":"))[:-1]},"dirs":{{{",".join(dirs)}}}}}'.encode()
             with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as f:
                 f.write(data)
             os.replace(tmp, self.path)
@@ -311,6 +383,12 @@ class DirCache:
                 os.unlink(tmp)  # a cache that cannot be written is only a slower next run
             return
         _forget_old(self.path.parent)
+
+
+def _json_str(s: str) -> str:
+    # Printable ASCII without a quote or backslash is JSON as it is (each test a C scan).
+    plain = s.isascii() and s.isprintable() and '"' not in s and "\\" not in s
+    return f'"{s}"' if plain else json.dumps(s)
 
 
 def _forget_old(directory: Path) -> None:

@@ -20,7 +20,7 @@ from dr_orchestrator.errors import ObjectNotFound
 from dr_orchestrator.replication import layout
 from dr_orchestrator.replication.layout import Kind
 from dr_orchestrator.replication.listcache import Block, DirCache, blocks_under, keys_of
-from dr_orchestrator.replication.localfast import infos, list_local, local_root
+from dr_orchestrator.replication.localfast import infos, infos_of, list_local, local_root
 from dr_orchestrator.storage.base import Backend, ObjectInfo
 
 Listing = dict[str, ObjectInfo]
@@ -148,6 +148,11 @@ def list_local_pair(source: Backend, target: Backend, src_cache: DirCache | None
                 src.update((i.key, i) for i in infos(b))
             elif t.same_files(b):
                 same.add_block(b)
+            elif b.base is not None and b.added is not None and t.same_files(b.base):
+                # The target still holds what the source held when last listed, and the
+                # source only gained files since: those are what the target lacks.
+                same.add_block(b.base)
+                src.update((i.key, i) for i in infos_of(b.rel, b.added))
             else:
                 # Per entry: a (name, size) pair found at both ends is in sync.
                 both = set(zip(b.names, b.sizes, strict=True)) & set(zip(t.names, t.sizes, strict=True))

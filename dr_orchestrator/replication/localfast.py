@@ -54,14 +54,19 @@ def infos(block: Block, names: Iterable[str] | None = None) -> list[ObjectInfo]:
     # ObjectInfo(...) through the frozen dataclass __init__ costs ~3 µs (a __setattr__ per
     # field); filling __dict__ directly gives the same object (same fields, same defaults)
     # in a third of that: this runs once per listed object on both sides.
-    pre = block.rel + "/"
-    out: list[ObjectInfo] = []
-    append = out.append
     if names is None:
         pairs: Iterable[tuple[str, int]] = zip(block.names, block.sizes, strict=True)
     else:
         size_of = dict(zip(block.names, block.sizes, strict=True))
         pairs = ((n, size_of[n]) for n in names)
+    return infos_of(block.rel, pairs)
+
+
+def infos_of(rel: str, pairs: Iterable[tuple[str, int]]) -> list[ObjectInfo]:
+    """ObjectInfo of the files `pairs` (name, size) in the directory `rel`."""
+    pre = rel + "/"
+    out: list[ObjectInfo] = []
+    append = out.append
     if _FAST:
         for name, size in pairs:
             info = _new(ObjectInfo)

@@ -29,6 +29,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Directories actually read (not answered from the cache); no racy window, so that a
     directory written a moment ago can be trusted by the next run of the test."""
     monkeypatch.setattr(listcache, "RACY_NS", 0)
+    monkeypatch.setattr(listcache, "RACY_FINE_NS", 0)
     seen: list[str] = []
     real = listcache.read_dir
 
@@ -111,6 +112,30 @@ def test_racy_directory_is_read_again_and_a_settled_one_is_trusted(tmp_path: Pat
     assert read_dir(str(d), "d", settled) is settled
 
 
+def test_the_racy_margin_follows_the_stamps_granularity() -> None:
+    fine = (1_700_000_000_123_456_789, 1_700_000_000_123_456_789, 1)
+    whole = (1_700_000_000_000_000_000, 1_700_000_000_000_000_000, 1)
+    for stamp, margin in ((fine, listcache.RACY_FINE_NS), (whole, listcache.RACY_NS)):
+        at = max(stamp[:2])
+        assert Block("d", stamp, at + margin, [], fresh=False, read=False, names=[], sizes=[]).racy
+        assert not Block("d", stamp, at + margin + 1, [], fresh=False, read=False, names=[], sizes=[]).racy
+    assert listcache.RACY_FINE_NS < listcache.RACY_NS
+
+
+def test_changes_after_taken_are_stamped_at_or_after_it(tmp_path: Path) -> None:
+    """What the racy rule rests on: fs_clock_ns() is the clock this file system stamps
+    with, so a change made after reading it never carries an older stamp."""
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(300):
+        before = listcache.fs_clock_ns()
+        (d / f"f{i}").write_bytes(b"")
+        st = os.stat(d)
+        if not (st.st_mtime_ns % 1_000_000_000 or st.st_ctime_ns % 1_000_000_000):
+            continue  # whole-second stamps: RACY_NS applies, nothing to compare at this grain
+        assert st.st_mtime_ns >= before and st.st_ctime_ns >= before, (i, before, st.st_mtime_ns)
+
+
 def test_known_names_keep_their_size_where_names_are_content_addresses(tmp_path: Path) -> None:
     d = tmp_path / "d"
     d.mkdir()
@@ -132,6 +157,68 @@ def test_known_names_keep_their_size_where_names_are_content_addresses(tmp_path:
     cache.record(again)
     cache.forget(["d/b"])
     assert read_dir(str(d), "d", cache.old("d")).sizes == [3, 0]  # type: ignore[union-attr]
+
+
+def test_a_directory_that_only_gained_files_is_its_old_block_plus_them(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for name, data in (("b", b"22"), ("d", b"4444")):
+        (d / name).write_bytes(data)
+    first = read_dir(str(d), "d", None)
+    assert first is not None
+    cached = Block("d", first.stamp, first.taken, [], fresh=False, read=False, text=first.text(), count=2, nbytes=6)
+    (d / "a").write_bytes(b"1")
+    (d / "c").write_bytes(b"333")
+    (d / ".dro-tmp-x").write_bytes(b"x")  # a writer's temp file is never listed
+    grown = read_dir(str(d), "d", cached)
+    assert grown is not None and grown.base is cached and grown.added == [("a", 1), ("c", 3)] and grown.fresh
+    assert (grown.count, grown.nbytes) == (4, 10)
+    full = read_dir(str(d), "d", None)  # what a full read says: the merged view must agree
+    assert full is not None and grown.names == full.names == ["a", "b", "c", "d"] and grown.sizes == full.sizes
+    assert grown.text() == full.text() and grown.same_files(full)
+    # A name gone, or a new subdirectory: the general path (a plain block, no base).
+    (d / "b").unlink()
+    assert read_dir(str(d), "d", grown).base is None  # type: ignore[union-attr]
+    (d / "sub").mkdir()
+    after = read_dir(str(d), "d", full)
+    assert after is not None and after.base is None and after.subdirs == ["sub"]
+
+
+def test_pair_diff_of_a_grown_source_directory_lists_only_the_new_files(repo: SynthRepo, tmp_path: Path,
+                                                                       reads: list[str]) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst, Options())
+    replicate(repo.backend, dst, Options())  # caches of both ends settled
+    repo.add_snapshot(n_packs=3, rng=random.Random(5))
+    src_cache, dst_cache = DirCache(repo.backend.root), DirCache(dst.root)
+    from dr_orchestrator.replication.listing import list_local_pair
+
+    src, tgt, same = list_local_pair(repo.backend, dst, src_cache, dst_cache)
+    full_src = {i.key for i in repo.backend.list("")}
+    full_dst = {i.key for i in dst.list("")}
+    assert any(b.base is not None for b in src_cache.blocks.values())  # the delta path ran
+    # Every source object is either listed or counted in sync, and in-sync ones are at the target.
+    assert set(src) | same.keys() == full_src and not set(src) & same.keys()
+    assert same.keys() <= full_dst and same.count == len(same.keys())
+    missing = {k for k in full_src - full_dst}
+    assert missing and missing <= set(src)
+    assert all(k in full_dst for k in tgt)
+
+
+def test_the_cache_file_is_json_and_keeps_any_file_name(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    odd = ['q"uote', "back\\slash", "new\nline", "tab\tx", "caf\u00e9", "\x7f", os.fsdecode(b"\xff\xfe")]
+    (root / "keys").mkdir(parents=True)
+    for i, name in enumerate(odd):
+        (root / "keys" / name).write_bytes(b"x" * i)
+    (root / "keys" / "plain").write_bytes(b"")
+    cache = DirCache(root)
+    listcache.blocks_under(str(root), "keys/", cache)
+    cache.save()
+    json.loads(cache.path.read_bytes())  # well-formed (escapes included)
+    again = DirCache(root).old("keys")
+    assert again is not None and not again.read
+    assert dict(zip(again.names, again.sizes, strict=True)) == {**{n: i for i, n in enumerate(odd)}, "plain": 0}
 
 
 def test_a_resent_object_is_recorded_with_its_new_size(repo: SynthRepo, tmp_path: Path, reads: list[str],

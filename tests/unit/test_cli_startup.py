@@ -58,3 +58,19 @@ def test_a_bad_option_value_is_still_a_usage_error(tmp_path: Path) -> None:
                          check=False)
     assert out.returncode == 2
     assert "--workers" in out.stderr and "'many' is not a valid integer" in out.stderr
+
+
+def test_replicate_leaves_quickly_with_its_whole_report_and_exit_code(tmp_path: Path) -> None:
+    """The console script as a user runs it (argv from the command line: the quick exit)."""
+    synth_repo(LocalBackend(tmp_path / "src"), snapshots=2, packs=40, size=4096, rng=random.Random(4))
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "DRO_STATE_DIR": str(tmp_path / "state"),
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    dro = [sys.executable, "-m", "dr_orchestrator.cli.main", "replicate", "--json"]
+    ok = subprocess.run([*dro, "--from", f"file://{tmp_path}/src", "--to", f"file://{tmp_path}/dst"],
+                        capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)  # the whole document reached the pipe
+    assert report["ok"] and report["counters"]["objects_copied"] == report["source_objects"] > 80
+    bad = subprocess.run([*dro, "--from", f"file://{tmp_path}/nothing", "--to", f"file://{tmp_path}/dst2"],
+                         capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert bad.returncode == 2 and "holds no repository" in bad.stderr

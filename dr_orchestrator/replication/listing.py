@@ -152,7 +152,7 @@ def list_local_pair(source: Backend, target: Backend, src_cache: DirCache | None
                 # The target still holds what the source held when last listed, and the
                 # source only gained files since: those are what the target lacks.
                 same.add_block(b.base)
-                src.update((i.key, i) for i in infos_of(b.rel, b.added))
+                src.update((i.key, i) for i in infos_of(b.rel + "/", b.added))
             else:
                 # Per entry: a (name, size) pair found at both ends is in sync.
                 both = set(zip(b.names, b.sizes, strict=True)) & set(zip(t.names, t.sizes, strict=True))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -46,6 +47,20 @@ def list_local(root: Path, prefix: str, workers: int = 8, cache: DirCache | None
         yield from infos(block)
 
 
+def local_stats(root: Path, keys: Iterable[str]) -> list[ObjectInfo]:
+    """Size of each of `keys` under `root` that is a regular file (missing ones left out)."""
+    base = f"{root}/"
+    found: list[tuple[str, int]] = []
+    for key in keys:
+        try:
+            st = os.stat(base + validate_key(key), follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((key, st.st_size))
+    return infos_of("", found) if found else []
+
+
 _new = object.__new__
 
 
@@ -59,12 +74,11 @@ def infos(block: Block, names: Iterable[str] | None = None) -> list[ObjectInfo]:
     else:
         size_of = dict(zip(block.names, block.sizes, strict=True))
         pairs = ((n, size_of[n]) for n in names)
-    return infos_of(block.rel, pairs)
+    return infos_of(block.rel + "/", pairs)
 
 
-def infos_of(rel: str, pairs: Iterable[tuple[str, int]]) -> list[ObjectInfo]:
-    """ObjectInfo of the files `pairs` (name, size) in the directory `rel`."""
-    pre = rel + "/"
+def infos_of(pre: str, pairs: Iterable[tuple[str, int]]) -> list[ObjectInfo]:
+    """ObjectInfo of the objects `pairs` (name, size); their keys are `pre` + name."""
     out: list[ObjectInfo] = []
     append = out.append
     if _FAST:

@@ -34,7 +34,7 @@ from dr_orchestrator.replication.graph import SnapshotFilter, SnapshotGraph
 from dr_orchestrator.replication.layout import Kind
 from dr_orchestrator.replication.listcache import DirCache
 from dr_orchestrator.replication.listing import InSync, Listing
-from dr_orchestrator.replication.localfast import syncfs_dir
+from dr_orchestrator.replication.localfast import local_stats, syncfs_dir
 from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.replication.transfer import Outcome, Result, Transfer
@@ -277,16 +277,18 @@ class Replicator:
         if not copied:
             return set()
         seen: dict[str, ObjectInfo] = {}
-        if len(copied) <= 256:
+        root = listing.local_root(self.target)
+        if root is not None and len(copied) <= 256:
+            # A local stat takes microseconds: no threads, and no backend call (its retry
+            # wrapper and path objects cost ten times the stat).
+            seen = {i.key: i for i in local_stats(root, sorted(copied))}
+        elif len(copied) <= 256:
             def stat(key: str) -> ObjectInfo | None:
                 try:
                     return self.target.stat(key)
                 except ObjectNotFound:
                     return None
-            # A local stat takes microseconds: threads would cost more than they save.
-            stats = map(stat, sorted(copied)) if listing.is_local(self.target) else \
-                self._parallel(sorted(copied), stat)
-            for info in stats:
+            for info in self._parallel(sorted(copied), stat):
                 if info is not None:
                     seen[info.key] = info
         else:

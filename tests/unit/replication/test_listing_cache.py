@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import blake3
 import pytest
 
 from dr_orchestrator.replication import layout, listcache
@@ -206,7 +207,7 @@ def test_pair_diff_of_a_grown_source_directory_lists_only_the_new_files(repo: Sy
     assert all(k in full_dst for k in tgt)
 
 
-def test_the_cache_file_is_json_and_keeps_any_file_name(tmp_path: Path) -> None:
+def test_the_cache_file_keeps_any_file_name(tmp_path: Path) -> None:
     root = tmp_path / "r"
     odd = ['q"uote', "back\\slash", "new\nline", "tab\tx", "caf\u00e9", "\x7f", os.fsdecode(b"\xff\xfe")]
     (root / "keys").mkdir(parents=True)
@@ -216,7 +217,8 @@ def test_the_cache_file_is_json_and_keeps_any_file_name(tmp_path: Path) -> None:
     cache = DirCache(root)
     listcache.blocks_under(str(root), "keys/", cache)
     cache.save()
-    json.loads(cache.path.read_bytes())  # well-formed (escapes included)
+    meta, dirs, _ = read_cache(cache.path)  # well-formed (escapes included)
+    assert meta["v"] == listcache.VERSION and any(e[0] == "keys" for e in dirs)
     again = DirCache(root).old("keys")
     assert again is not None and not again.read
     assert dict(zip(again.names, again.sizes, strict=True)) == {**{n: i for i, n in enumerate(odd)}, "plain": 0}
@@ -323,38 +325,54 @@ def test_cache_off_writes_no_cache_file(repo: SynthRepo, tmp_path: Path, monkeyp
     assert not cache_file(dst.root).exists()
 
 
+def read_cache(path: Path) -> tuple[dict, list, bytes]:
+    """(meta, directories, columns) of a cache file (listcache.DirCache's format)."""
+    meta, dirs, columns = path.read_bytes().split(b"\n", 2)
+    return json.loads(meta), json.loads(dirs), columns
+
+
+def write_cache(path: Path, meta: dict, dirs: list, columns: bytes, *, reseal: bool = True) -> None:
+    rest = json.dumps(dirs).encode() + b"\n" + columns
+    if reseal:  # as dro would have written it
+        meta = {**meta, "blake3": blake3.blake3(rest).hexdigest()}
+    path.write_bytes(json.dumps(meta).encode() + b"\n" + rest)
+
+
 @pytest.mark.parametrize("damage", ["none", "garbage", "truncated", "other-root", "other-version",
-                                    "bad-columns", "not-a-dict", "too-old"])
+                                    "bad-columns", "flipped-byte", "not-a-dict", "too-old"])
 def test_unreadable_or_foreign_cache_means_a_full_listing(repo: SynthRepo, tmp_path: Path, reads: list[str],
                                                           damage: str, monkeypatch: pytest.MonkeyPatch) -> None:
     dst = LocalBackend(tmp_path / "dst")
     warm(repo, dst)
     path = cache_file(dst.root)
-    doc = json.loads(path.read_text())
+    meta, dirs, columns = read_cache(path)
     # A lying cache: an object the target lacks, listed as present under the directory's
     # current stamp. Only the cache's own checks can stop it from being believed.
     victim = layout.data_key(repo.packs[2])
     rel = victim.rsplit("/", 1)[0]
     (dst.root / victim).unlink()
     st = os.stat(dst.root / rel)
-    doc["dirs"][rel][:4] = [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, time.time_ns() + 10**12]
-    text = json.dumps(doc)
+    entry = next(e for e in dirs if e[0] == rel)
+    entry[1:5] = [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, time.time_ns() + 10**12]
+    write_cache(path, meta, dirs, columns)
     if damage == "garbage":
-        text = "\x00not json"
+        path.write_bytes(b"\x00not json")
     elif damage == "truncated":
-        text = text[: len(text) // 2]
+        path.write_bytes(path.read_bytes()[:-10])
     elif damage == "other-root":
-        text = json.dumps({**doc, "root": "/somewhere/else"})
+        write_cache(path, {**meta, "root": "/somewhere/else"}, dirs, columns)
     elif damage == "other-version":
-        text = json.dumps({**doc, "v": 999})
-    elif damage == "bad-columns":
-        doc["dirs"][rel][7] += ",1"
-        text = json.dumps(doc)
+        write_cache(path, {**meta, "v": 999}, dirs, columns)
+    elif damage == "bad-columns":  # the directory lines changed, not resealed
+        entry[9] += 1
+        write_cache(path, read_cache(path)[0], dirs, columns, reseal=False)
+    elif damage == "flipped-byte":
+        write_cache(path, read_cache(path)[0], dirs, columns[:5] + bytes([columns[5] ^ 1]) + columns[6:],
+                    reseal=False)
     elif damage == "not-a-dict":
-        text = "[1, 2, 3]"
+        path.write_bytes(b"[1, 2, 3]\n[]\n")
     elif damage == "too-old":
         monkeypatch.setenv("DRO_LISTING_CACHE_MAX_AGE", "0.001")
-    path.write_text(text)
     reads.clear()
     rep = replicate(repo.backend, dst)
     if damage == "none":  # the control: a well-formed cache is believed (what the checks are for)

@@ -125,6 +125,7 @@ def dro_env() -> dict[str, str]:
 
 
 RCLONE_PAR = ["--transfers", "8", "--checkers", "16"]
+SETTLE_S = 65  # > ext4's 60 s recently-deleted window for clean inode table blocks
 
 
 def dro_run(src: str, dst: str, *extra: str) -> tuple[float, dict]:
@@ -163,13 +164,18 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     no-change reruns. Medians of each."""
     nobj, nbytes = count_dir(src)  # earlier runs may have added their 1 %
     # Targets of earlier runs go first, and every copy writes into a directory of its own:
-    # ext4 makes inode allocation slow (for both tools) for a while after mass deletions
-    # (its recently_deleted() scan: half of a copy's samples in one perf profile).
-    for old in WORK.glob("dir-*"):
+    # ext4 makes inode allocation slow (for both tools) after mass deletions. Without a
+    # journal (as here) its allocator skips every free inode deleted less than 60 s ago
+    # (360 s while the inode table block is dirty), looking each one up: a third of a full
+    # copy's CPU samples in one perf profile taken 60 s after deleting a copy unsynced.
+    # So: delete, sync (clean blocks: the 60 s window), wait it out.
+    deleted = False
+    for old in [*WORK.glob("dir-*"), WORK / "cache"]:
+        deleted |= old.exists()
         shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(WORK / "cache", ignore_errors=True)
     os.sync()
-    time.sleep(45)
+    if deleted:
+        time.sleep(SETTLE_S)
 
     def run_rclone(dst: Path) -> tuple[float, float]:
         t_r, _ = timed(["rclone", "copy", str(src), str(dst), *RCLONE_PAR], env=rclone_env(0))

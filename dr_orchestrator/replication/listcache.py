@@ -47,11 +47,9 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import hashlib
 import itertools
 import json
 import os
-import resource
 import stat
 import sys
 import time
@@ -301,7 +299,7 @@ class DirCache:
 
     def __init__(self, root: str | os.PathLike[str], *, use_entries: bool = True) -> None:
         self.root = str(root)
-        self.path = cache_dir() / f"{hashlib.sha256(self.root.encode()).hexdigest()[:32]}.listing"
+        self.path = cache_dir() / f"{blake3.blake3(self.root.encode()).hexdigest()[:32]}.listing"
         self.use_entries = use_entries  # False: read everything (entries are still recorded)
         self._old: dict[str, Block] | None = None
         self.blocks: dict[str, Block] = {}  # what this run saw, by rel
@@ -479,6 +477,8 @@ def _subtree(root: str, rel: str, cache: DirCache | None) -> list[Block]:
 
 def _block_reads() -> int:
     try:
+        import resource  # cold walks only
+
         return int(resource.getrusage(resource.RUSAGE_THREAD).ru_inblock)
     except (AttributeError, OSError):  # no per-thread usage here: count up, so the walk goes parallel
         return next(_ticks)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,8 @@ def state_dir() -> Path:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    import tempfile  # here: it loads random, shutil… that most `dro` runs never need
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

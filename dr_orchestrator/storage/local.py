@@ -11,7 +11,6 @@ import contextlib
 import errno
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +44,8 @@ class LocalBackend:
 
     def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False,
             retain_until: datetime | None = None) -> None:
+        import tempfile  # here: it loads random, shutil… that `dro` runs reading a repository never need
+
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,19 +19,26 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import logging
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dr_orchestrator.errors import DRError, ObjectExists, StorageUnavailable
 from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+
+def log() -> logging.Logger:
+    """This module's logger. logging (and random, below) load on the first retry: they
+    were ~7 ms of every `dro` start, most of which never retries."""
+    import logging
+
+    return logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -44,6 +51,8 @@ class RetryPolicy:
 
     def delays(self) -> Iterator[float]:
         """Full jitter: uniform(0, min(max_delay, base * 2**n))."""
+        import random
+
         for n in range(self.attempts - 1):
             yield random.uniform(0, min(self.max_delay, self.base_delay * 2**n))
 
@@ -66,7 +75,7 @@ def call(policy: RetryPolicy, what: str, fn: Callable[[], T],
             delay = next(delays, None)
             if delay is None or time.monotonic() - start + delay > policy.max_total:
                 raise _gave_up(exc, what, attempt, time.monotonic() - start) from exc
-            log.info("storage: %s failed (%s); retry %d in %.2fs", what, exc.message, attempt, delay)
+            log().info("storage: %s failed (%s); retry %d in %.2fs", what, exc.message, attempt, delay)
             time.sleep(delay)
             attempt += 1
             if before_retry is not None:
@@ -258,7 +267,7 @@ class _ResumingReader:
                     raise
                 if delay is None or time.monotonic() - start + delay > self._rb.policy.max_total:
                     raise _gave_up(exc, f"read {self._key}", attempt, time.monotonic() - start) from exc
-                log.info("storage: read of %s broke at byte %d (%s); resuming", self._key, self._pos,
+                log().info("storage: read of %s broke at byte %d (%s); resuming", self._key, self._pos,
                          exc.message)
                 time.sleep(delay)
                 attempt += 1

@@ -17,7 +17,9 @@ from pathlib import Path
 from dr_orchestrator.storage.local import LocalBackend
 from tests.unit.replication.synth import synth_repo
 
-HEAVY = ("pydantic", "rich", "boto3", "botocore", "google", "azure", "paramiko", "jinja2", "networkx")
+HEAVY = ("pydantic", "rich", "boto3", "botocore", "google", "azure", "paramiko", "jinja2", "networkx",
+         # standard modules the dir → dir path loads only on demand (a retry, a state file)
+         "logging", "random", "hashlib", "tempfile")
 
 PROBE = """
 import json, sys

@@ -38,8 +38,8 @@ Why a replica is never judged complete when it is not:
   process re-sends are forgotten and read again. `--deep` and `dro repair` never read
   the cache, a cache whose last full listing is older than DRO_LISTING_CACHE_MAX_AGE
   (default 24 h) is ignored, and DRO_LISTING_CACHE=0 (or DRO_NO_CACHE=1) turns it off.
-Any error reading the cache (missing, truncated, another root, another device, another
-owner, other version) means: list in full. Network file systems report the server's
+Any error reading the cache (missing, truncated or damaged — the file carries its own
+BLAKE3 —, another root, another device, another owner, other version) means: list in full. Network file systems report the server's
 stamps; if in doubt there, turn the cache off.
 """
 

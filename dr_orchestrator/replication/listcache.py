@@ -10,11 +10,12 @@ Reading a directory D (`read_dir`):
 - D's stamp equals the cached one and is not *racy* → the cached entries, no syscall
   beyond that one stat. Racy (as in git): D changed so shortly before it was read that
   a later change could carry the same stamp; such a directory is always read again.
-  Linux stamps inodes from its coarse real-time clock (updated once per tick), and
-  `taken` is read from that same clock before the names are read: every later change
-  gets a stamp >= `taken`, so a stamp older than `taken` by more than the file system's
-  granularity (RACY_FINE_NS for nanosecond stamps, RACY_NS where stamps are whole
-  seconds or that clock is not available) cannot hide one.
+  Linux stamps the inodes of a local file system from its coarse real-time clock
+  (updated once per tick), and `taken` is read from that same clock before the names
+  are read: every later change gets a stamp >= `taken`, so a stamp older than `taken` by
+  more than the file system's granularity cannot hide one (RACY_FINE_NS for sub-second
+  stamps). Where the stamps come from another clock (NFS, SMB, FUSE, VM shares: any
+  file system not known to be local) or are whole seconds, the margin is RACY_NS.
 - otherwise the names are read again (getdents, cheap). In content-addressed
   directories (data/, index/, snapshots/) a name the cache knows keeps its size — the
   name is the hash of the bytes, so the size cannot differ unless the file is damaged;
@@ -38,8 +39,8 @@ Why a replica is never judged complete when it is not:
   process re-sends are forgotten and read again. `--deep` and `dro repair` never read
   the cache, a cache whose last full listing is older than DRO_LISTING_CACHE_MAX_AGE
   (default 24 h) is ignored, and DRO_LISTING_CACHE=0 (or DRO_NO_CACHE=1) turns it off.
-Any error reading the cache (missing, truncated or damaged — the file carries its own
-BLAKE3 —, another root, another device, another owner, other version) means: list in full. Network file systems report the server's
+Any error reading the cache (missing, truncated, damaged: the file carries a BLAKE3 of
+all of it; another root, device, owner or version) means: list in full. Network file systems report the server's
 stamps; if in doubt there, turn the cache off.
 """
 
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -62,8 +64,11 @@ import blake3
 ENV = "DRO_LISTING_CACHE"  # 0/off/false/no: list every object with a stat, always
 ENV_MAX_AGE = "DRO_LISTING_CACHE_MAX_AGE"  # seconds since the last full listing; default 24 h
 DEFAULT_MAX_AGE = 24 * 3600
-RACY_NS = 2_000_000_000  # whole-second stamps (vfat: 2 s), or no coarse clock to compare with
-RACY_FINE_NS = 20_000_000  # sub-second stamps (exFAT 10 ms; ext4, xfs, btrfs, tmpfs 1 ns)
+RACY_NS = 2_000_000_000  # whole-second stamps (vfat: 2 s), another machine's clock, or no coarse clock
+RACY_FINE_NS = 20_000_000  # sub-second stamps of a local file system (exFAT 10 ms; ext4, xfs, tmpfs 1 ns)
+# File systems whose inode stamps come from this kernel's clock.
+LOCAL_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "f2fs", "zfs", "bcachefs",
+                      "exfat", "vfat", "jfs", "reiserfs", "nilfs2", "overlay"})
 # The clock Linux stamps inodes with (CLOCK_REALTIME_COARSE is 5 there; Python names it not).
 _FS_CLOCK = 5 if sys.platform.startswith("linux") else None
 VERSION = 4
@@ -96,6 +101,22 @@ def fs_clock_ns() -> int:
     return time.time_ns()
 
 
+@functools.cache
+def local_clock(dev: int) -> bool:
+    """The file system on device `dev` is local (LOCAL_FS), per /proc/self/mountinfo;
+    False when that cannot be told."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                major, _, minor = fields[2].partition(":")
+                if os.makedev(int(major), int(minor)) == dev:
+                    return fields[fields.index("-") + 1] in LOCAL_FS
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "dro" / "listings"
@@ -114,8 +135,8 @@ class Block:
 
     A directory read again that only gained files is kept as its earlier block (`base`)
     plus the new files (`added`, sorted): the pair diff compares the base with the other
-    end as strings and looks at the added files alone, and the merged lists are built only
-    if something asks for them (saving the cache)."""
+    end and looks at the added files alone; saving the cache merges them into the base's
+    columns as strings (text()), and the lists are built only if something asks for them."""
 
     __slots__ = ("_names", "_raw", "_sizes", "_text", "added", "base", "count", "fresh", "nbytes", "read", "rel",
                  "stamp", "subdirs", "taken")
@@ -141,11 +162,12 @@ class Block:
         else:
             self.count, self.nbytes = count, nbytes
 
-    @property
-    def racy(self) -> bool:
+    def racy(self, dev: int) -> bool:
+        """Changed too shortly before it was read to trust the stamp (module docstring);
+        `dev`: the device the directory is on."""
         m, c = self.stamp[0], self.stamp[1]
-        whole_seconds = _FS_CLOCK is None or not (m % 1_000_000_000 or c % 1_000_000_000)
-        return max(m, c) >= self.taken - (RACY_NS if whole_seconds else RACY_FINE_NS)
+        fine = _FS_CLOCK is not None and bool(m % 1_000_000_000 or c % 1_000_000_000) and local_clock(dev)
+        return max(m, c) >= self.taken - (RACY_FINE_NS if fine else RACY_NS)
 
     @property
     def names(self) -> list[str]:
@@ -206,11 +228,12 @@ class Block:
                      names=[n for n, _ in keep], sizes=[z for _, z in keep])
 
 
-def _stat_new(fd: int, new: Iterable[str]) -> list[tuple[str, int]] | None:
-    """(name, size) of the regular files among `new` in the directory `fd`, sorted; None if
-    one of them is a subdirectory (the caller then takes the general path)."""
-    added: list[tuple[str, int]] = []
-    for name in new:
+def _stat_names(fd: int, names: Iterable[str]) -> tuple[list[tuple[str, int]], list[str]]:
+    """(regular files as (name, size), sorted; subdirectories) among `names` in the
+    directory `fd`. Writers' temp files and names that vanish meanwhile are left out."""
+    files: list[tuple[str, int]] = []
+    subdirs: list[str] = []
+    for name in names:
         if name.startswith(TMP_PREFIX):
             continue
         try:
@@ -218,11 +241,11 @@ def _stat_new(fd: int, new: Iterable[str]) -> list[tuple[str, int]] | None:
         except FileNotFoundError:
             continue  # vanished while we looked: not listed
         if stat.S_ISREG(s.st_mode):
-            added.append((name, s.st_size))
+            files.append((name, s.st_size))
         elif stat.S_ISDIR(s.st_mode):
-            return None
-    added.sort()
-    return added
+            subdirs.append(name)
+    files.sort()
+    return files, subdirs
 
 
 def read_dir(path: str, rel: str, old: Block | None, *, reuse: bool = True) -> Block | None:
@@ -233,7 +256,7 @@ def read_dir(path: str, rel: str, old: Block | None, *, reuse: bool = True) -> B
     except (FileNotFoundError, NotADirectoryError):
         return None
     stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-    if old is not None and old.stamp == stamp and not old.racy:
+    if old is not None and old.stamp == stamp and not old.racy(st.st_dev):
         return old
     taken = fs_clock_ns()
     try:
@@ -242,60 +265,42 @@ def read_dir(path: str, rel: str, old: Block | None, *, reuse: bool = True) -> B
         return None
     try:
         names = os.listdir(fd)
-        files: list[tuple[str, int]] = []
-        subdirs: list[str] = []
-        new: Iterable[str] = names
-        if old is not None and reuse:
-            now = set(names)
-            known = set(old.names)
-            if not old.subdirs and len(names) == old.count and now == known:
-                # The common case for a directory read again: the same names (no
-                # subdirectory, no temp file): the cached sizes hold.
-                return Block(rel, stamp, taken, [], fresh=False, read=True, names=old._names, sizes=old._sizes,
-                             text=old._text if old._raw is not None else old.text(), raw=old._raw,
-                             count=old.count, nbytes=old.nbytes)
-            gone = known - now
-            if not gone and not old.subdirs:
-                added = _stat_new(fd, now - known)
-                if added is not None:  # files only, none gone: the old block plus these
-                    return Block(rel, stamp, taken, [], fresh=bool(added), read=True, base=old, added=added)
-            files = list(zip(old.names, old.sizes, strict=True)) if not gone else \
-                [(n, z) for n, z in zip(old.names, old.sizes, strict=True) if n not in gone]
-            subdirs = [d for d in old.subdirs if d in now]
-            new = now - known - set(subdirs)
-        fresh = False
-        isreg, isdir = stat.S_ISREG, stat.S_ISDIR
-        for name in new:
-            if name.startswith(TMP_PREFIX):
-                continue
-            try:
-                s = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # vanished while we looked: not listed
-            if isreg(s.st_mode):
-                files.append((name, s.st_size))
-                fresh = True
-            elif isdir(s.st_mode):
-                subdirs.append(name)
+        if old is None or not reuse:
+            files, subdirs = _stat_names(fd, names)
+            return Block(rel, stamp, taken, sorted(subdirs), fresh=bool(files), read=True,
+                         names=[n for n, _ in files], sizes=[z for _, z in files])
+        now = set(names)
+        known = set(old.names)
+        if not old.subdirs and len(names) == old.count and now == known:
+            # The common case for a directory read again: the same names (no
+            # subdirectory, no temp file): the cached sizes hold.
+            return Block(rel, stamp, taken, [], fresh=old.fresh, read=True, names=old._names, sizes=old._sizes,
+                         text=old._text if old._raw is not None else old.text(), raw=old._raw,
+                         count=old.count, nbytes=old.nbytes)
+        gone = known - now
+        kept_dirs = [d for d in old.subdirs if d in now]
+        added, new_dirs = _stat_names(fd, now - known - set(kept_dirs))
     finally:
         os.close(fd)
-    if fresh:
-        files.sort()
-    subdirs.sort()
-    return Block(rel, stamp, taken, subdirs, fresh=fresh, read=True, names=[f[0] for f in files],
-                 sizes=[f[1] for f in files])
+    fresh = old.fresh or bool(added)
+    if not gone and not old.subdirs and not new_dirs:  # files only, none gone: the old block plus these
+        return Block(rel, stamp, taken, [], fresh=fresh, read=True, base=old, added=added)
+    files = [(n, z) for n, z in zip(old.names, old.sizes, strict=True) if n not in gone] + added
+    files.sort()
+    return Block(rel, stamp, taken, sorted(kept_dirs + new_dirs), fresh=fresh, read=True,
+                 names=[n for n, _ in files], sizes=[z for _, z in files])
 
 
 class DirCache:
     """The listing cache of one local root: one file under cache_dir().
 
-    The file is three parts: a JSON line (version, root, device, when the last full
-    listing was, and the BLAKE3 of the rest), a JSON line with each directory's stamp,
-    counts and where its columns are, then the columns of every directory as one block of
-    bytes. Loading it decodes the two lines; a directory's names are decoded only when
-    something asks for them, and an
-    unchanged directory is written back as the bytes that were read (a JSON document of
-    20,000 names cost ~15 ms to load and ~20 ms to write here, this ~3 ms each)."""
+    The file is four parts, one line each but the last: the BLAKE3 of everything after
+    that line; a JSON object (version, root, device, when the last full listing was); a
+    JSON list with each directory's stamp, counts and where its columns are; then the
+    columns of every directory as one block of bytes. Loading it decodes the JSON lines
+    only; a directory's names are decoded when something asks for them, and an unchanged
+    directory is written back as the bytes that were read (for 20,000 names a JSON
+    document took ~15 ms to load and ~20 ms to write here; this ~5 ms and ~10 ms)."""
 
     def __init__(self, root: str | os.PathLike[str], *, use_entries: bool = True) -> None:
         self.root = str(root)
@@ -322,28 +327,33 @@ class DirCache:
                 if os.fstat(f.fileno()).st_uid != os.geteuid():
                     return {}
                 data = f.read()
-            first = data.index(b"\n")
-            doc = json.loads(data[:first])
+            digest_end = data.index(b"\n")
+            if blake3.blake3(memoryview(data)[digest_end + 1:]).hexdigest().encode() != data[:digest_end]:
+                return {}  # truncated or damaged
+            meta_end = data.index(b"\n", digest_end + 1)
+            dirs_end = data.index(b"\n", meta_end + 1)
+            doc = json.loads(data[digest_end + 1:meta_end])
             if doc.get("v") != VERSION or doc.get("root") != self.root \
                     or doc.get("dev") != os.stat(self.root).st_dev:
                 return {}
             full = int(doc["full"])
-            if time.time_ns() - full > max_age_ns():
+            if not 0 <= time.time_ns() - full <= max_age_ns():
                 return {}
-            rest = memoryview(data)[first + 1:]
-            if blake3.blake3(rest).hexdigest() != doc["blake3"]:
-                return {}  # truncated or damaged
-            second = data.index(b"\n", first + 1) - first - 1
-            dirs, payload = json.loads(bytes(rest[:second])), rest[second + 1:]
+            base, payload = dirs_end + 1, memoryview(data)[dirs_end + 1:]
             out: dict[str, Block] = {}
-            for rel, m, c, ino, taken, count, nbytes, subdirs, at, nlen, slen in dirs:
-                if not (isinstance(rel, str) and isinstance(subdirs, str) and 0 <= at <= at + nlen + slen
-                        <= len(payload)):
+            table = json.loads(data[meta_end + 1:dirs_end])
+            for rel, m, c, ino, taken, count, nbytes, subdirs, at, nlen, slen in table:
+                if not (isinstance(rel, str) and isinstance(subdirs, str) and min(at, nlen, slen) >= 0
+                        and at + nlen + slen <= len(payload)):
                     return {}
-                names, sizes = payload[at:at + nlen], payload[at + nlen:at + nlen + slen]
+                seps = max(int(count) - 1, 0)  # the columns agree with the count (cheap: a memchr scan)
+                if data.count(b"/", base + at, base + at + nlen) != seps \
+                        or data.count(b",", base + at + nlen, base + at + nlen + slen) != seps:
+                    return {}
                 out[rel] = Block(rel, (int(m), int(c), int(ino)), int(taken),
                                  subdirs.split("/") if subdirs else [], fresh=False, read=False,
-                                 raw=(names, sizes), count=int(count), nbytes=int(nbytes))
+                                 raw=(payload[at:at + nlen], payload[at + nlen:at + nlen + slen]),
+                                 count=int(count), nbytes=int(nbytes))
             self.full_at = full
             return out
         except Exception:  # noqa: BLE001 - any problem with the cache means: list in full
@@ -401,14 +411,15 @@ class DirCache:
                          "/".join(b.subdirs), at, len(names), len(sizes)])
             columns += (names, sizes)
             at += len(names) + len(sizes)
-        rest = b"".join([json.dumps(dirs, separators=(",", ":")).encode(), b"\n", *columns])
-        head = {"v": VERSION, "root": self.root, "dev": os.stat(self.root).st_dev,
-                "full": self.full_at or time.time_ns(), "blake3": blake3.blake3(rest).hexdigest()}
+        meta = {"v": VERSION, "root": self.root, "dev": os.stat(self.root).st_dev,
+                "full": self.full_at or time.time_ns()}
+        rest = b"".join([json.dumps(meta).encode(), b"\n", json.dumps(dirs, separators=(",", ":")).encode(), b"\n",
+                         *columns])
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as f:
-                f.write(json.dumps(head, separators=(",", ":")).encode() + b"\n")
+                f.write(blake3.blake3(rest).hexdigest().encode() + b"\n")
                 f.write(rest)
             os.replace(tmp, self.path)
         except OSError:

@@ -277,20 +277,21 @@ class Replicator:
         if not copied:
             return set()
         seen: dict[str, ObjectInfo] = {}
-        root = listing.local_root(self.target)
-        if root is not None and len(copied) <= 256:
-            # A local stat takes microseconds: no threads, and no backend call (its retry
-            # wrapper and path objects cost ten times the stat).
-            seen = {i.key: i for i in local_stats(root, sorted(copied))}
-        elif len(copied) <= 256:
-            def stat(key: str) -> ObjectInfo | None:
-                try:
-                    return self.target.stat(key)
-                except ObjectNotFound:
-                    return None
-            for info in self._parallel(sorted(copied), stat):
-                if info is not None:
-                    seen[info.key] = info
+        if len(copied) <= 256:
+            root = listing.local_root(self.target)
+            if root is not None:
+                # A local stat takes microseconds: no threads, and no backend call (its
+                # retry wrapper and path objects cost ten times the stat).
+                seen = {i.key: i for i in local_stats(root, sorted(copied))}
+            else:
+                def stat(key: str) -> ObjectInfo | None:
+                    try:
+                        return self.target.stat(key)
+                    except ObjectNotFound:
+                        return None
+                for info in self._parallel(sorted(copied), stat):
+                    if info is not None:
+                        seen[info.key] = info
         else:
             for kind in {layout.kind_of(k) for k in copied}:
                 seen.update(listing.list_kind(self.target, kind, cache=self._tgt_cache))

@@ -113,14 +113,27 @@ def test_racy_directory_is_read_again_and_a_settled_one_is_trusted(tmp_path: Pat
     assert read_dir(str(d), "d", settled) is settled
 
 
-def test_the_racy_margin_follows_the_stamps_granularity() -> None:
+def test_the_racy_margin_follows_the_stamps_granularity_and_clock(tmp_path: Path) -> None:
+    local = os.stat(tmp_path).st_dev
+    if not listcache.local_clock(local):
+        pytest.skip("the temporary directory is not on a local file system here")
+    unknown = os.makedev(4095, 4095)  # no such mount: another machine's clock, for all we know
     fine = (1_700_000_000_123_456_789, 1_700_000_000_123_456_789, 1)
     whole = (1_700_000_000_000_000_000, 1_700_000_000_000_000_000, 1)
-    for stamp, margin in ((fine, listcache.RACY_FINE_NS), (whole, listcache.RACY_NS)):
+    for stamp, dev, margin in ((fine, local, listcache.RACY_FINE_NS), (whole, local, listcache.RACY_NS),
+                               (fine, unknown, listcache.RACY_NS)):
         at = max(stamp[:2])
-        assert Block("d", stamp, at + margin, [], fresh=False, read=False, names=[], sizes=[]).racy
-        assert not Block("d", stamp, at + margin + 1, [], fresh=False, read=False, names=[], sizes=[]).racy
+        assert Block("d", stamp, at + margin, [], fresh=False, read=False, names=[], sizes=[]).racy(dev)
+        assert not Block("d", stamp, at + margin + 1, [], fresh=False, read=False, names=[], sizes=[]).racy(dev)
     assert listcache.RACY_FINE_NS < listcache.RACY_NS
+
+
+def test_local_clock_reads_the_file_system_type_from_mountinfo(tmp_path: Path) -> None:
+    dev = os.stat(tmp_path).st_dev
+    fstype = next(line.split(" - ", 1)[1].split()[0] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                  if os.makedev(*map(int, line.split()[2].split(":"))) == dev)
+    assert listcache.local_clock(dev) == (fstype in listcache.LOCAL_FS)
+    assert not listcache.local_clock(os.makedev(4095, 4095))
 
 
 def test_changes_after_taken_are_stamped_at_or_after_it(tmp_path: Path) -> None:
@@ -327,19 +340,19 @@ def test_cache_off_writes_no_cache_file(repo: SynthRepo, tmp_path: Path, monkeyp
 
 def read_cache(path: Path) -> tuple[dict, list, bytes]:
     """(meta, directories, columns) of a cache file (listcache.DirCache's format)."""
-    meta, dirs, columns = path.read_bytes().split(b"\n", 2)
+    _, meta, dirs, columns = path.read_bytes().split(b"\n", 3)
     return json.loads(meta), json.loads(dirs), columns
 
 
 def write_cache(path: Path, meta: dict, dirs: list, columns: bytes, *, reseal: bool = True) -> None:
-    rest = json.dumps(dirs).encode() + b"\n" + columns
-    if reseal:  # as dro would have written it
-        meta = {**meta, "blake3": blake3.blake3(rest).hexdigest()}
-    path.write_bytes(json.dumps(meta).encode() + b"\n" + rest)
+    rest = json.dumps(meta).encode() + b"\n" + json.dumps(dirs).encode() + b"\n" + columns
+    digest = blake3.blake3(rest).hexdigest() if reseal else path.read_bytes().split(b"\n", 1)[0].decode()
+    path.write_bytes(digest.encode() + b"\n" + rest)  # resealed: as dro would have written it
 
 
 @pytest.mark.parametrize("damage", ["none", "garbage", "truncated", "other-root", "other-version",
-                                    "bad-columns", "flipped-byte", "not-a-dict", "too-old"])
+                                    "bad-columns", "flipped-byte", "not-a-dict", "too-old", "from-the-future",
+                                    "count-disagrees", "full-changed"])
 def test_unreadable_or_foreign_cache_means_a_full_listing(repo: SynthRepo, tmp_path: Path, reads: list[str],
                                                           damage: str, monkeypatch: pytest.MonkeyPatch) -> None:
     dst = LocalBackend(tmp_path / "dst")
@@ -365,14 +378,20 @@ def test_unreadable_or_foreign_cache_means_a_full_listing(repo: SynthRepo, tmp_p
         write_cache(path, {**meta, "v": 999}, dirs, columns)
     elif damage == "bad-columns":  # the directory lines changed, not resealed
         entry[9] += 1
-        write_cache(path, read_cache(path)[0], dirs, columns, reseal=False)
+        write_cache(path, meta, dirs, columns, reseal=False)
     elif damage == "flipped-byte":
-        write_cache(path, read_cache(path)[0], dirs, columns[:5] + bytes([columns[5] ^ 1]) + columns[6:],
-                    reseal=False)
+        write_cache(path, meta, dirs, columns[:5] + bytes([columns[5] ^ 1]) + columns[6:], reseal=False)
+    elif damage == "full-changed":  # the meta line is covered by the digest too
+        write_cache(path, {**meta, "full": time.time_ns()}, dirs, columns, reseal=False)
     elif damage == "not-a-dict":
-        path.write_bytes(b"[1, 2, 3]\n[]\n")
+        path.write_bytes(b"x\n[1, 2, 3]\n[]\n")
     elif damage == "too-old":
         monkeypatch.setenv("DRO_LISTING_CACHE_MAX_AGE", "0.001")
+    elif damage == "from-the-future":  # would never expire
+        write_cache(path, {**meta, "full": time.time_ns() + 10**15}, dirs, columns)
+    elif damage == "count-disagrees":  # resealed, but the columns do not hold `count` files
+        entry[5] += 1
+        write_cache(path, meta, dirs, columns)
     reads.clear()
     rep = replicate(repo.backend, dst)
     if damage == "none":  # the control: a well-formed cache is believed (what the checks are for)

@@ -38,7 +38,7 @@ from dr_orchestrator.replication.localfast import local_stats, syncfs_dir
 from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.replication.transfer import Outcome, Result, Transfer
-from dr_orchestrator.replication.workers import run_parallel
+from dr_orchestrator.replication.workers import in_background, run_parallel
 from dr_orchestrator.storage.base import Backend, ObjectInfo
 
 
@@ -260,11 +260,17 @@ class Replicator:
             done.append(res)
             self._record(res)
             self.opt.progress.advance(1, res.size)
-        self.transfer.barrier()
         if self._tgt_cache is not None:  # a re-sent object: its size is read, not taken from the cache
             self._tgt_cache.forget(r.key for r in done if r.outcome is not Outcome.ABANDONED)
         copied = {r.key for r in done if r.outcome in (Outcome.SERVER_SIDE, Outcome.STREAMED)}
-        return self._confirm(copied, {i.key: i for i in batch})
+        # The phase's barrier (a syncfs: kernel work, the GIL released) and the check that
+        # the copies are visible with their sizes need nothing from each other: side by
+        # side. The next phase starts only once both are done.
+        barrier_done = in_background(self.transfer.barrier, "dro-barrier")
+        try:
+            return self._confirm(copied, {i.key: i for i in batch})
+        finally:
+            barrier_done()
 
     def _record(self, res: Result) -> None:
         if res.outcome is Outcome.SOURCE_CORRUPT:

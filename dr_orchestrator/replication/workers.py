@@ -87,3 +87,24 @@ def run_parallel(items: Iterable[T], fn: Callable[[T], R], workers: int,
             t.join()
     if error is not None:
         raise error
+
+
+def in_background(fn: Callable[[], Any], name: str = "dro-background") -> Callable[[], None]:
+    """Start fn() on a thread of its own; the function returned waits for it and raises
+    what fn raised."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join()
+        if failure:
+            raise failure[0]
+    return join

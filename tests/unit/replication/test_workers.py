@@ -1,4 +1,4 @@
-"""run_parallel: every item once, stop honoured, errors raised after the others finished."""
+"""run_parallel: every item once, stop honoured, errors raised after the others finished; in_background."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dr_orchestrator.replication.workers import run_parallel
+from dr_orchestrator.replication.workers import in_background, run_parallel
 
 
 @pytest.mark.parametrize("workers,chunk", [(1, 1), (4, 1), (8, 8), (3, 5)])
@@ -62,3 +62,15 @@ def test_leaving_the_loop_early_stops_the_threads() -> None:
     time.sleep(0.05)
     assert len(done) == n < 100
     assert not [t for t in threading.enumerate() if t.name.startswith("dro-xfer")]
+
+
+def test_in_background_runs_on_another_thread_and_hands_back_its_error() -> None:
+    seen: list[str] = []
+    done = in_background(lambda: seen.append(threading.current_thread().name), "dro-test")
+    done()
+    assert seen == ["dro-test"]
+
+    def fails() -> None:
+        raise OSError("syncfs failed")
+    with pytest.raises(OSError, match="syncfs failed"):
+        in_background(fails)()

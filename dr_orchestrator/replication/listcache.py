@@ -172,26 +172,20 @@ class Block:
     @property
     def names(self) -> list[str]:
         if self._names is None:
-            if self._text is None and self._raw is None:
-                self._merge()
-            else:
-                self._names = self.text()[0].split("/") if self.count else []
-        return self._names  # type: ignore[return-value]
+            self._names = self.text()[0].split("/") if self.count else []
+        return self._names
 
     @property
     def sizes(self) -> list[int]:
         if self._sizes is None:
-            if self._text is None and self._raw is None:
-                self._merge()
-            else:
-                self._sizes = [int(x) for x in self.text()[1].split(",")] if self.count else []
-        return self._sizes  # type: ignore[return-value]
+            self._sizes = [int(x) for x in self.text()[1].split(",")] if self.count else []
+        return self._sizes
 
-    def _merge(self) -> None:
-        assert self.base is not None and self.added is not None
-        pairs = [*zip(self.base.names, self.base.sizes, strict=True), *self.added]
-        pairs.sort()
-        self._names, self._sizes = [n for n, _ in pairs], [z for _, z in pairs]
+    def restamped(self, stamp: tuple[int, int, int], taken: int) -> Block:
+        """The same files, read again under a new stamp (whatever form they are held in)."""
+        return Block(self.rel, stamp, taken, self.subdirs, fresh=self.fresh, read=True, names=self._names,
+                     sizes=self._sizes, text=self._text, raw=self._raw, base=self.base, added=self.added,
+                     count=self.count, nbytes=self.nbytes)
 
     def text(self) -> tuple[str, str]:
         """(names joined by '/', sizes joined by ',')."""
@@ -274,9 +268,7 @@ def read_dir(path: str, rel: str, old: Block | None, *, reuse: bool = True) -> B
         if not old.subdirs and len(names) == old.count and now == known:
             # The common case for a directory read again: the same names (no
             # subdirectory, no temp file): the cached sizes hold.
-            return Block(rel, stamp, taken, [], fresh=old.fresh, read=True, names=old._names, sizes=old._sizes,
-                         text=old._text if old._raw is not None else old.text(), raw=old._raw,
-                         count=old.count, nbytes=old.nbytes)
+            return old.restamped(stamp, taken)
         gone = known - now
         kept_dirs = [d for d in old.subdirs if d in now]
         added, new_dirs = _stat_names(fd, now - known - set(kept_dirs))

@@ -146,6 +146,19 @@ def count_dir(src: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+def warm(src: Path) -> None:
+    """Read every source file, so each timed run starts with the source in the page cache.
+    rclone's local backend drops what it read from the cache (fadvise DONTNEED): without
+    this, whichever tool ran after rclone read its source from the disk while writing,
+    and in the alternating order that was always dro (found in session 5: the first dro
+    run after rclone took ~2.5 s longer, whatever its settings)."""
+    for root, _, files in os.walk(src):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                while f.read(1 << 20):
+                    pass
+
+
 def load() -> str:
     return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -178,13 +191,19 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
         time.sleep(SETTLE_S)
 
     def run_rclone(dst: Path) -> tuple[float, float]:
+        warm(src)
         t_r, _ = timed(["rclone", "copy", str(src), str(dst), *RCLONE_PAR], env=rclone_env(0))
         t_sync = time.monotonic()
         os.sync()  # also: dro's syncfs must not write back rclone's dirty pages
         return t_r, time.monotonic() - t_sync
 
     def run_dro(dst: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
+        warm(src)
         return dro_run(f"file://{src}", f"file://{dst}")
+
+    def rclone_warm(cmd: list[str]) -> tuple[float, str]:
+        warm(src)
+        return timed(cmd, env=rclone_env(0))
 
     ratios: list[float] = []
     for i in range(full_repeats):
@@ -211,11 +230,11 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
         before = load()
         rclone = ["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR]
         if i % 2 == 0:
-            t_r2, _ = timed(rclone, env=rclone_env(0))
+            t_r2, _ = rclone_warm(rclone)
             t_d2, rep2 = run_dro(d_dst)
         else:
             t_d2, rep2 = run_dro(d_dst)
-            t_r2, _ = timed(rclone, env=rclone_env(0))
+            t_r2, _ = rclone_warm(rclone)
         assert rep2["ok"] and rep2["counters"]["objects_copied"] == n_new, rep2
         times_r.append(t_r2)
         times_d.append(t_d2)
@@ -232,10 +251,10 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     before = load()
     for i in range(3):
         if i % 2 == 0:
-            times_r.append(timed(rclone, env=rclone_env(0))[0])
+            times_r.append(rclone_warm(rclone)[0])
         t, rep3 = run_dro(d_dst)
         if i % 2 == 1:
-            times_r.append(timed(rclone, env=rclone_env(0))[0])
+            times_r.append(rclone_warm(rclone)[0])
         assert rep3["counters"]["objects_copied"] == 0, rep3
         times_d.append(t)
         inner.append(rep3["seconds"])

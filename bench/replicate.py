@@ -8,13 +8,16 @@ Dataset: a synthetic repository with the real layout and content-addressed names
 (incompressible) bytes: by default 20,066 objects, ~1.26 GiB. Then:
 
 1. dir → dir: `rclone copy` vs `dro replicate --from file://… --to file://…`, the full copy
-   `--full-repeats` times (default 2) with the tools' order alternating (warm page cache;
-   `rclone + sync` is also given since dro's copy ends durable; rclone's dirty data is
+   `--full-repeats` times (default 2) with the tools' order alternating (every timed run
+   of either tool starts with the whole source read into the page cache, since rclone
+   drops what it read from it; `rclone + sync` is also given since dro's copy ends durable; rclone's dirty data is
    synced before dro starts, so dro's syncfs does not write it back), the incremental run
    (+1 % new objects) `--inc-repeats` times (default 3, order alternating), then three
    alternating reruns with nothing new; medians for each. dro's listing cache lives in
    the work directory and starts empty; the objects the incremental runs add to the
-   source are removed again at the end;
+   source and the copies are removed again at the end (ext4 allocates inodes slowly for
+   minutes after mass deletions: leftovers of a stopped run are removed first and the
+   window waited out);
 2. S3 → S3 on a dedicated moto_server (port `--moto-port`, started and stopped here so
    the shared test server is not loaded): bucket in us-east-1 → bucket in eu-west-1.
    Both tools copy server-side. dro is run with `--verify checksum` (like rclone: sizes +
@@ -125,7 +128,9 @@ def dro_env() -> dict[str, str]:
 
 
 RCLONE_PAR = ["--transfers", "8", "--checkers", "16"]
-SETTLE_S = 65  # > ext4's 60 s recently-deleted window for clean inode table blocks
+# ext4 without a journal (as here) skips a free inode deleted less than 60 s ago, or 360 s
+# once its inode table block is dirty again — which the next copy makes it at once.
+SETTLE_S = 370
 
 
 def dro_run(src: str, dst: str, *extra: str) -> tuple[float, dict]:
@@ -171,8 +176,8 @@ def median(xs: list[float]) -> float:
 
 def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: int, full_repeats: int = 2,
                inc_repeats: int = 3) -> None:
-    """Full copy `full_repeats` times, the tools' order alternating (the first reader of a
-    cold source warms the page cache for the second; the machine's load drifts), then the
+    """Full copy `full_repeats` times, the tools' order alternating (the machine's load
+    drifts; each run starts with the source in the page cache: warm()), then the
     incremental run after 1 % new objects `inc_repeats` times, then three alternating
     no-change reruns. Medians of each."""
     nobj, nbytes = count_dir(src)  # earlier runs may have added their 1 %
@@ -180,8 +185,10 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     # ext4 makes inode allocation slow (for both tools) after mass deletions. Without a
     # journal (as here) its allocator skips every free inode deleted less than 60 s ago
     # (360 s while the inode table block is dirty), looking each one up: a third of a full
-    # copy's CPU samples in one perf profile taken 60 s after deleting a copy unsynced.
-    # So: delete, sync (clean blocks: the 60 s window), wait it out.
+    # copy's CPU samples in one perf profile taken 60 s after deleting a copy unsynced, and
+    # a first rclone copy 4 min after a deletion took 12 s instead of 6. So the copies are
+    # removed at the end of the run; leftovers of a stopped run are removed here, and then
+    # the window is waited out.
     deleted = False
     for old in [*WORK.glob("dir-*"), WORK / "cache"]:
         deleted |= old.exists()
@@ -266,6 +273,8 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     print(rows[-1], file=sys.stderr, flush=True)
     for key in added:  # the next run starts from the same dataset
         (src / key).unlink(missing_ok=True)
+    for old in WORK.glob("dir-*"):
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def start_moto(port: int) -> subprocess.Popen[bytes]:

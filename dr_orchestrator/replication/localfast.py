@@ -220,9 +220,9 @@ def _buffer() -> bytearray:
 # the disk had been idle during the copy. Objects smaller than one step are left to the
 # phase's syncfs, which writes them back together: one call per small object made one
 # write request each (20,800 requests of 64 KiB on average for a full copy, against
-# ~1,000 of 1.3 MiB through the syncfs), and the full copy took 7.3-10 s instead of
-# 5.7-6.5 s (session 5, measured alternately with a warm source). The syncfs still
-# decides durability.
+# ~1,000 of 1.3 MiB through the syncfs), and the full copy took 6.4-7.6 s instead of
+# 5.7-6.5 s (three rounds, alternating, the source in the page cache each time). The
+# syncfs still decides durability.
 _WRITEBACK_STEP = 4 << 20
 _SYNC_FILE_RANGE_WRITE = 2
 

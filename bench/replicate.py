@@ -10,8 +10,9 @@ Dataset: a synthetic repository with the real layout and content-addressed names
 1. dir → dir: `rclone copy` vs `dro replicate --from file://… --to file://…`, the full copy
    `--full-repeats` times (default 2) with the tools' order alternating (every timed run
    of either tool starts with the whole source read into the page cache, since rclone
-   drops what it read from it; `rclone + sync` is also given since dro's copy ends durable; rclone's dirty data is
-   synced before dro starts, so dro's syncfs does not write it back), the incremental run
+   drops what it read from it; `rclone + sync` is also given since dro's copy ends
+   durable; rclone's dirty data is synced before dro starts, so dro's syncfs does not
+   write it back), the incremental run
    (+1 % new objects) `--inc-repeats` times (default 3, order alternating), then three
    alternating reruns with nothing new; medians for each. dro's listing cache lives in
    the work directory and starts empty; the objects the incremental runs add to the
@@ -190,16 +191,20 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     # removed at the end of the run; leftovers of a stopped run are removed here, and then
     # the window is waited out.
     deleted = False
-    for old in [*WORK.glob("dir-*"), WORK / "cache"]:
-        deleted |= old.exists()
+    for old in WORK.glob("dir-*"):
+        deleted = True
         shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(WORK / "cache", ignore_errors=True)  # a few files: no window to wait out
     os.sync()
     if deleted:
         time.sleep(SETTLE_S)
 
-    def run_rclone(dst: Path) -> tuple[float, float]:
+    def rclone_warm(cmd: list[str]) -> tuple[float, str]:
         warm(src)
-        t_r, _ = timed(["rclone", "copy", str(src), str(dst), *RCLONE_PAR], env=rclone_env(0))
+        return timed(cmd, env=rclone_env(0))
+
+    def run_rclone(dst: Path) -> tuple[float, float]:
+        t_r, _ = rclone_warm(["rclone", "copy", str(src), str(dst), *RCLONE_PAR])
         t_sync = time.monotonic()
         os.sync()  # also: dro's syncfs must not write back rclone's dirty pages
         return t_r, time.monotonic() - t_sync
@@ -207,10 +212,6 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     def run_dro(dst: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
         warm(src)
         return dro_run(f"file://{src}", f"file://{dst}")
-
-    def rclone_warm(cmd: list[str]) -> tuple[float, str]:
-        warm(src)
-        return timed(cmd, env=rclone_env(0))
 
     ratios: list[float] = []
     for i in range(full_repeats):
@@ -273,7 +274,7 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     print(rows[-1], file=sys.stderr, flush=True)
     for key in added:  # the next run starts from the same dataset
         (src / key).unlink(missing_ok=True)
-    for old in WORK.glob("dir-*"):
+    for old in [*WORK.glob("dir-*"), WORK / "cache"]:
         shutil.rmtree(old, ignore_errors=True)
 
 

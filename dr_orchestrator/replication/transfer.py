@@ -34,14 +34,17 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from dr_orchestrator.errors import DRError, IntegrityError, ObjectLocked, ObjectNotFound
-from dr_orchestrator.replication import layout
+from dr_orchestrator.replication import layout, localfast
 from dr_orchestrator.replication.localfast import LocalReplicaWriter, local_root
 from dr_orchestrator.replication.report import Counters
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
+from dr_orchestrator.replication.workers import interleaved, run_parallel
 from dr_orchestrator.storage.base import Backend, ObjectInfo, validate_key
 from dr_orchestrator.storage.retry import unwrap
 
 CHUNK = 1 << 20
+# Threads writing the big objects of a helper batch (O_DIRECT): two keep the disk's queue busy.
+DIRECT_THREADS = 2
 
 
 class SourceCorrupt(IntegrityError):
@@ -117,7 +120,25 @@ class Transfer:
         return True
 
     def copy_with_helpers(self, batch: list[ObjectInfo]) -> Iterator[Result]:
-        """Like copy() for every object of `batch`, done by the helper processes."""
+        """Like copy() for every object of `batch`: the small ones done by the helper
+        processes, the big ones meanwhile by threads here. A big object is written with
+        O_DIRECT (localfast._copy_direct): little CPU, mostly waiting on the disk — so the
+        disk is busy from the start while the helpers keep both CPUs on the small ones."""
+        assert self._helpers is not None and self.local_writer is not None
+        direct_min = localfast.DIRECT_MIN if self.local_writer.direct else float("inf")
+        big = [i for i in batch if i.size >= direct_min]
+        small = [i for i in batch if i.size < direct_min]
+        if not big:
+            yield from self._helper_results(small)
+            return
+        threads = min(DIRECT_THREADS, len(big))
+        in_process = run_parallel(big, self.copy, threads, self.stop, name="dro-direct")
+        if not small:
+            yield from in_process
+            return
+        yield from interleaved(self._helper_results(small), in_process)
+
+    def _helper_results(self, batch: list[ObjectInfo]) -> Iterator[Result]:
         assert self._helpers is not None
         size_of = {i.key: i.size for i in batch}
         for key, status, value in self._helpers.copy((i.key for i in batch), self.stop):

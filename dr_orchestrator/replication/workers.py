@@ -108,3 +108,52 @@ def in_background(fn: Callable[[], Any], name: str = "dro-background") -> Callab
         if failure:
             raise failure[0]
     return join
+
+
+def interleaved(primary: Iterable[T], secondary: Iterable[T], name: str = "dro-drain") -> Iterator[T]:
+    """Items of both iterables as they come: `secondary` is drained on a thread of its own,
+    its items passed along between those of `primary` (consumed here), the rest after it.
+    (A thread only for the second one: the primary's items need no hand-over.)
+    An exception from either is raised here once the other has been stopped; leaving the
+    loop early stops the secondary (after its current item) and waits for it."""
+    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    abort = threading.Event()
+
+    def drain() -> None:
+        it = iter(secondary)
+        try:
+            for item in it:
+                items.put((True, item))
+                if abort.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            items.put((False, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+            items.put(_DONE)
+
+    thread = threading.Thread(target=drain, name=name, daemon=True)
+    thread.start()
+    running = True
+
+    def take(block: bool) -> Iterator[T]:
+        nonlocal running
+        while running and (block or not items.empty()):
+            got = items.get()
+            if got is _DONE:
+                running = False
+            elif got[0]:
+                yield got[1]
+            else:
+                raise got[1]
+
+    try:
+        for item in primary:
+            yield item
+            yield from take(block=False)
+        yield from take(block=True)
+    finally:
+        abort.set()
+        thread.join()

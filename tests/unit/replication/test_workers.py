@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from dr_orchestrator.replication.workers import in_background, run_parallel
+from dr_orchestrator.replication.workers import in_background, interleaved, run_parallel
 
 
 @pytest.mark.parametrize("workers,chunk", [(1, 1), (4, 1), (8, 8), (3, 5)])
@@ -74,3 +75,47 @@ def test_in_background_runs_on_another_thread_and_hands_back_its_error() -> None
         raise OSError("syncfs failed")
     with pytest.raises(OSError, match="syncfs failed"):
         in_background(fails)()
+
+
+def test_interleaved_yields_every_item_of_both_once() -> None:
+    def slow(n: int) -> Iterator[str]:
+        for i in range(n):
+            time.sleep(0.001)
+            yield f"s{i}"
+    got = list(interleaved((f"p{i}" for i in range(500)), slow(50)))
+    assert sorted(got) == sorted([f"p{i}" for i in range(500)] + [f"s{i}" for i in range(50)])
+    assert got.index("s0") < len(got) - 1  # the secondary's items come while the primary runs
+    assert not [t for t in threading.enumerate() if t.name.startswith("dro-drain")]
+
+
+@pytest.mark.parametrize("which", ["primary", "secondary"])
+def test_interleaved_raises_an_error_of_either(which: str) -> None:
+    def failing() -> Iterator[int]:
+        yield 1
+        raise OSError(f"{which} failed")
+    def fine() -> Iterator[int]:
+        for i in range(3):
+            time.sleep(0.01)
+            yield i
+    primary, secondary = (failing(), fine()) if which == "primary" else (fine(), failing())
+    with pytest.raises(OSError, match=f"{which} failed"):
+        list(interleaved(primary, secondary))
+    assert not [t for t in threading.enumerate() if t.name.startswith("dro-drain")]
+
+
+def test_leaving_interleaved_early_stops_the_secondary() -> None:
+    taken: list[int] = []
+
+    def endless() -> Iterator[int]:
+        i = 0
+        while True:
+            taken.append(i)
+            time.sleep(0.001)
+            yield i
+            i += 1
+    for _ in interleaved(iter(range(10_000)), endless()):
+        break
+    n = len(taken)
+    time.sleep(0.05)
+    assert len(taken) == n
+    assert not [t for t in threading.enumerate() if t.name.startswith("dro-drain")]

@@ -102,30 +102,38 @@ _FAST = {f.name for f in dataclasses.fields(ObjectInfo)} == {"key", "size", "mod
 
 
 class LocalReplicaWriter:
-    def __init__(self, root: Path) -> None:
+    """Objects written temp + rename under `root`. An object may also be *staged*: written
+    and checked under a temp name of the run (`stage_tag`: the same in the helper processes
+    as in the parent) and renamed later by publish() — so the next phase can be copied
+    while the previous one's barrier waits on the disk, and still appear only after it."""
+
+    def __init__(self, root: Path, stage_tag: str | None = None) -> None:
         self.root = root
         self._root = str(root)
         self._dirs: set[str] = set()
         self._tag = f"{os.getpid()}"
+        self.stage_tag = stage_tag or self._tag
         self.direct = _O_DIRECT != 0  # big objects skip the page cache (_copy_direct)
 
-    def put(self, key: str, data: bytes | BinaryIO, *, retain_until: datetime | None = None) -> None:
+    def put(self, key: str, data: bytes | BinaryIO, *, retain_until: datetime | None = None,
+            stage: bool = False) -> None:
         def write(fd: int) -> None:
             if isinstance(data, bytes | bytearray | memoryview):
                 _write_all(fd, memoryview(data))
             else:
                 while block := data.read(1 << 20):
                     _write_all(fd, memoryview(block))
-        self._write(key, write, _nothing)
+        self._write(key, write, _nothing, stage=stage)
 
     def copy_file(self, key: str, src_path: str, on_block: Callable[[memoryview], None],
-                  before_rename: Callable[[], None]) -> int:
+                  before_rename: Callable[[], None], *, stage: bool = False) -> int:
         """Copy the file at `src_path` under `key`: every block goes through `on_block`
         (hashing) and then to the temp file; `before_rename` may still refuse the object
         (raise), in which case nothing appears under `key`. Plain descriptors and one reused
         buffer per thread: no file objects, no fresh 1 MiB bytes (an mmap/munmap each) per
         read — per small object that overhead was most of the Python time. Objects of at
-        least DIRECT_MIN bytes skip the page cache (see _copy_direct)."""
+        least DIRECT_MIN bytes skip the page cache (see _copy_direct). `stage`: leave it
+        under its staged name for publish()."""
         src = os.open(src_path, os.O_RDONLY | os.O_CLOEXEC)  # FileNotFoundError: the caller's
         total = 0
 
@@ -138,19 +146,19 @@ class LocalReplicaWriter:
             total = _copy_direct(src, fd, on_block)
         try:
             if self.direct and os.fstat(src).st_size >= DIRECT_MIN:
-                self._write(key, write_direct, before_rename, direct=True)
+                self._write(key, write_direct, before_rename, direct=True, stage=stage)
             else:
-                self._write(key, write, before_rename)
+                self._write(key, write, before_rename, stage=stage)
         finally:
             os.close(src)
         return total
 
     def _write(self, key: str, write: Callable[[int], None], before_rename: Callable[[], None], *,
-               direct: bool = False) -> None:
+               direct: bool = False, stage: bool = False) -> None:
         """Write the object once (`write` is called exactly once), check it, then rename it
-        under its name; on any failure nothing appears under the name. (O_TMPFILE + linkat
-        would save the rename, but ext4 puts every such file on its global orphan list:
-        measured 3x the system time with 8 writers.)"""
+        under its name (or leave it staged); on any failure nothing appears under the name.
+        (O_TMPFILE + linkat would save the rename, but ext4 puts every such file on its
+        global orphan list: measured 3x the system time with 8 writers.)"""
         path = os.path.join(self._root, validate_key(key))
         parent, name = os.path.split(path)
         if parent not in self._dirs:
@@ -158,7 +166,9 @@ class LocalReplicaWriter:
             self._dirs.add(parent)
         # A temp name of our own per process and thread (a thread writes one object at a
         # time); listings skip the prefix, and a leftover of a killed run is replaced here.
-        tmp = f"{parent}/{_TMP_PREFIX}{self._tag}-{threading.get_ident()}-{name}"
+        # A staged object's name is the run's, per object: publish() finds it from the key.
+        tmp = (self._staged(parent, name) if stage
+               else f"{parent}/{_TMP_PREFIX}{self._tag}-{threading.get_ident()}-{name}")
         fd = self._create(tmp, _CREATE | _O_DIRECT if direct else _CREATE)
         try:
             try:
@@ -166,11 +176,25 @@ class LocalReplicaWriter:
             finally:
                 os.close(fd)
             before_rename()
-            os.replace(tmp, path)
+            if not stage:
+                os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+    def _staged(self, parent: str, name: str) -> str:
+        return f"{parent}/{_TMP_PREFIX}staged-{self.stage_tag}-{name}"
+
+    def publish(self, key: str) -> None:
+        """Rename a staged object under its name (FileNotFoundError: it was not staged)."""
+        path = os.path.join(self._root, validate_key(key))
+        os.replace(self._staged(*os.path.split(path)), path)
+
+    def discard(self, key: str) -> None:
+        """Remove a staged object that is not to be published (gone already: nothing to do)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._staged(*os.path.split(os.path.join(self._root, validate_key(key)))))
 
     def _create(self, tmp: str, flags: int) -> int:
         try:

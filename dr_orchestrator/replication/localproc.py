@@ -12,7 +12,9 @@ every copy at the target and makes each phase durable (syncfs covers the helpers
 writes: same file system).
 
 Protocol, one line per key each way (keys never hold a tab or a newline: validate_key):
-    parent → helper:  <key> … then an empty line (the end of a hand-off: answer now)
+    parent → helper:  <key> | stage TAB <key> … then an empty line (the end of a hand-off:
+                      answer now); a staged copy stays under its staged name
+                      (LocalReplicaWriter.publish renames it later)
     helper → parent:  <key> TAB ok TAB <size> | corrupt TAB <why> | missing TAB | error TAB <why>
 """
 
@@ -47,16 +49,17 @@ def helper_count(workers: int) -> int:
 
 
 class _Helper:
-    def __init__(self, src_root: Path, dst_root: Path) -> None:
+    def __init__(self, src_root: Path, dst_root: Path, stage_tag: str) -> None:
         self.proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "dr_orchestrator.replication.localproc", str(src_root), str(dst_root)],
+            [sys.executable, "-m", "dr_orchestrator.replication.localproc", str(src_root), str(dst_root), stage_tag],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin: IO[bytes] = self.proc.stdin
         self.stdout: IO[bytes] = self.proc.stdout
 
-    def send(self, keys: list[str]) -> None:
-        self.stdin.write("".join(f"{k}\n" for k in keys).encode() + b"\n")
+    def send(self, keys: list[str], stage: bool) -> None:
+        lead = "stage\t" if stage else ""
+        self.stdin.write("".join(f"{lead}{k}\n" for k in keys).encode() + b"\n")
         self.stdin.flush()
 
     def receive(self) -> tuple[str, str, str]:
@@ -80,14 +83,16 @@ class _Helper:
 class HelperPool:
     """Helper processes copying src_root → dst_root; started on first use, kept for the run."""
 
-    def __init__(self, src_root: Path, dst_root: Path, count: int) -> None:
-        self.src_root, self.dst_root, self.count = src_root, dst_root, count
+    def __init__(self, src_root: Path, dst_root: Path, count: int, stage_tag: str) -> None:
+        self.src_root, self.dst_root, self.count, self.stage_tag = src_root, dst_root, count, stage_tag
         self._helpers: list[_Helper] = []
 
-    def copy(self, keys: Iterable[str], stop: threading.Event) -> Iterator[tuple[str, str, str]]:
-        """(key, status, value) per key, in completion order; no key is sent once `stop` is set."""
+    def copy(self, keys: Iterable[str], stop: threading.Event, *,
+             stage: bool = False) -> Iterator[tuple[str, str, str]]:
+        """(key, status, value) per key, in completion order; no key is sent once `stop` is
+        set. `stage`: the copies stay under their staged names."""
         if not self._helpers:
-            self._helpers = [_Helper(self.src_root, self.dst_root) for _ in range(self.count)]
+            self._helpers = [_Helper(self.src_root, self.dst_root, self.stage_tag) for _ in range(self.count)]
         source = iter(keys)
         take = threading.Lock()
         out: deque[tuple[str, str, str]] = deque()
@@ -118,7 +123,7 @@ class HelperPool:
                     more = next_chunk()
                     if more:
                         in_flight.append(more)  # before sending: a failed send fails these keys too
-                        helper.send(more)
+                        helper.send(more, stage)
                     if not in_flight:
                         return
                     if len(in_flight) == 1 and more:
@@ -162,19 +167,20 @@ class HelperPool:
         self._helpers = []
 
 
-def _serve(src_root: str, dst_root: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    writer = LocalReplicaWriter(Path(dst_root))
+def _serve(src_root: str, dst_root: str, stage_tag: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    writer = LocalReplicaWriter(Path(dst_root), stage_tag)
     prefix = src_root.rstrip(os.sep) + os.sep
     for raw in stdin:
-        key = raw.decode().rstrip("\n")
-        if not key:  # the end of a hand-off
+        line = raw.decode().rstrip("\n")
+        if not line:  # the end of a hand-off
             stdout.flush()
             continue
-        stdout.write(f"{key}\t{_copy_one(writer, prefix, key)}\n".encode())
+        command, _, key = line.rpartition("\t")
+        stdout.write(f"{key}\t{_copy_one(writer, prefix, key, stage=command == 'stage')}\n".encode())
     stdout.flush()
 
 
-def _copy_one(writer: LocalReplicaWriter, prefix: str, key: str) -> str:
+def _copy_one(writer: LocalReplicaWriter, prefix: str, key: str, *, stage: bool = False) -> str:
     try:
         expected = layout.expected_hash(key)
         hasher = layout.new_hasher()
@@ -182,7 +188,7 @@ def _copy_one(writer: LocalReplicaWriter, prefix: str, key: str) -> str:
         def check() -> None:
             if expected is not None and hasher.hexdigest() != expected:
                 raise _Corrupt
-        size = writer.copy_file(key, prefix + validate_key(key), _update(hasher), check)
+        size = writer.copy_file(key, prefix + validate_key(key), _update(hasher), check, stage=stage)
         return f"ok\t{size}"
     except _Corrupt:
         return "corrupt\tdoes not match its content hash"
@@ -207,4 +213,4 @@ def _one_line(exc: BaseException) -> str:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], sys.argv[2], sys.stdin.buffer, sys.stdout.buffer)
+    _serve(sys.argv[1], sys.argv[2], sys.argv[3], sys.stdin.buffer, sys.stdout.buffer)

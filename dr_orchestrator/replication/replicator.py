@@ -7,7 +7,10 @@
 3. Copy phase by phase in commit order (data → index → keys + config → snapshots), each
    object verified (transfer.py), each phase confirmed at the target before the next
    starts. A snapshot is written only when everything before it is there, so a reader of
-   the target never sees a snapshot it cannot restore.
+   the target never sees a snapshot it cannot restore. A local target gets the later
+   phases' objects copied under staged names while the data phase's barrier waits on the
+   disk; each phase then only renames them into place (still in order, still after the
+   barrier before it).
 4. Snapshots are held back when verify_before_replicate says so, or when an object they
    need failed (needs the password: SnapshotGraph); without the password any failure
    holds back every new snapshot.
@@ -19,10 +22,12 @@ and backends never show partial objects.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -91,6 +96,7 @@ class Replicator:
                                  verify=self.opt.verify, in_memory_max=self.opt.in_memory_max,
                                  stop=self.opt.stop, local_fast=self.opt.local_fast)
         self._in_sync = InSync()
+        self._staged: dict[str, Result] = {}  # copied under staged names, not yet published
         self._caches: dict[str, DirCache] = {}
         if self.opt.listing_cache:
             for backend in (source, target):
@@ -109,7 +115,10 @@ class Replicator:
     def run(self) -> ReplicationReport:
         started = time.monotonic()
         try:
-            self._run()
+            try:
+                self._run()
+            finally:
+                self._discard(list(self._staged))  # a stop or an error: staged, never published
             if self._caches and self.report.ok and not self.opt.dry_run:
                 self._save_caches()
         finally:
@@ -137,16 +146,25 @@ class Replicator:
         present = tgt.keys() - suspect
         if self.opt.graph is not None and same.count:
             present |= same.keys()  # what a snapshot needs may be among them
+
+        def later_phases() -> list[ObjectInfo]:  # once the data is copied: what may follow it
+            later = [i for k, i in todo.items() if layout.kind_of(k) in _LATER_KINDS]
+            indexes = {i.key for i in self._indexes_to_publish([i for i in later if layout.kind_of(i.key)
+                                                                 is Kind.INDEX])}
+            return [i for i in later if layout.kind_of(i.key) is not Kind.INDEX or i.key in indexes]
+        ahead = later_phases if self.transfer.can_stage else None
         for phase in layout.PHASES[:-1]:
             batch = [i for k, i in todo.items() if layout.kind_of(k) in phase]
             if Kind.INDEX in phase:
                 batch = self._indexes_to_publish(batch)
-            present |= self._copy_phase("+".join(k.value for k in phase), batch)
+            present |= self._copy_phase("+".join(k.value for k in phase), batch, ahead=ahead)
+            ahead = None
             if self.opt.stop.is_set():
                 rep.stopped = True
                 return
         snaps = listing.by_kind(todo, Kind.SNAPSHOTS)
         allowed = self._snapshots_to_publish(snaps, present)
+        self._discard(set(snaps) - set(allowed))
         present |= self._copy_phase("snapshots", [snaps[k] for k in allowed])
         rep.snapshots_copied = sorted(layout.object_id(k) for k in allowed if k in present)
         if self.opt.stop.is_set():
@@ -238,25 +256,17 @@ class Replicator:
 
     # --- copying ----------------------------------------------------------------------
 
-    def _copy_phase(self, name: str, batch: list[ObjectInfo]) -> set[str]:
-        """Copy `batch`; return the keys now confirmed present at the target."""
+    def _copy_phase(self, name: str, batch: list[ObjectInfo],
+                    ahead: Callable[[], list[ObjectInfo]] | None = None) -> set[str]:
+        """Copy `batch` (publish what of it is staged); return the keys now confirmed
+        present at the target. `ahead`: objects to stage while this phase's barrier runs."""
         self.opt.progress.phase(name, len(batch), sum(i.size for i in batch))
         if not batch:
             return set()
         done: list[Result] = []
-        # Biggest first: the large objects overlap the many small ones, and the phase ends
-        # on small ones, which spread evenly over the threads. A few at a time per thread.
-        batch = sorted(batch, key=lambda i: i.size, reverse=True)
-        if self.transfer.use_helpers(batch, self.opt.workers):  # many objects dir → dir: processes
-            results: Iterable[Result] = self.transfer.copy_with_helpers(batch)
-        elif self.transfer.local_pair:
-            # Dir → dir in this process: the Python around each system call shares one GIL;
-            # measured, 8 threads copied no faster than 1. Two overlap a little.
-            threads = min(self.opt.workers, 2, -(-len(batch) // 8))
-            results = run_parallel(batch, self.transfer.copy, threads, self.opt.stop, chunk=8)
-        else:
-            results = self._parallel(batch, self.transfer.copy, chunk=8)
-        for res in results:
+        staged = [i for i in batch if i.key in self._staged]
+        rest = [i for i in batch if i.key not in self._staged] if staged else batch
+        for res in itertools.chain(self._publish(staged), self._copy_all(rest)):
             done.append(res)
             self._record(res)
             self.opt.progress.advance(1, res.size)
@@ -265,12 +275,60 @@ class Replicator:
         copied = {r.key for r in done if r.outcome in (Outcome.SERVER_SIDE, Outcome.STREAMED)}
         # The phase's barrier (a syncfs: kernel work, the GIL released) and the check that
         # the copies are visible with their sizes need nothing from each other: side by
-        # side. The next phase starts only once both are done.
+        # side. The next phase starts only once both are done. Meanwhile the CPUs would be
+        # idle: the next phases' objects are copied under staged names (`ahead`).
         barrier_done = in_background(self.transfer.barrier, "dro-barrier")
         try:
+            if ahead is not None and not self.opt.stop.is_set():
+                for res in self._copy_all(ahead(), stage=True):
+                    self._staged[res.key] = res
             return self._confirm(copied, {i.key: i for i in batch})
         finally:
             barrier_done()
+
+    def _copy_all(self, batch: list[ObjectInfo], *, stage: bool = False) -> Iterable[Result]:
+        if not batch:
+            return ()
+        # Biggest first: the large objects overlap the many small ones, and the phase ends
+        # on small ones, which spread evenly over the threads. A few at a time per thread.
+        batch = sorted(batch, key=lambda i: i.size, reverse=True)
+        copy = functools.partial(self.transfer.copy, stage=True) if stage else self.transfer.copy
+        if self.transfer.use_helpers(batch, self.opt.workers):  # many objects dir → dir: processes
+            return self.transfer.copy_with_helpers(batch, stage=stage)
+        if self.transfer.local_pair:
+            # Dir → dir in this process: the Python around each system call shares one GIL;
+            # measured, 8 threads copied no faster than 1. Two overlap a little.
+            threads = min(self.opt.workers, 2, -(-len(batch) // 8))
+            return run_parallel(batch, copy, threads, self.opt.stop, chunk=8)
+        return self._parallel(batch, copy, chunk=8)
+
+    def _publish(self, batch: list[ObjectInfo]) -> Iterator[Result]:
+        """Results of the staged objects of `batch`, each copied one renamed into place."""
+        for info in batch:
+            if self.opt.stop.is_set():  # as a copy would be: abandoned (discarded at the end)
+                yield Result(info.key, Outcome.ABANDONED, 0, f"{info.key}: stop requested")
+                continue
+            res = self._staged.pop(info.key)
+            if res.outcome is Outcome.STREAMED:
+                try:
+                    self.transfer.publish(info.key)
+                except OSError as exc:
+                    self._uncount(res)
+                    res = Result(info.key, Outcome.FAILED, 0, f"staged copy could not be renamed into place: {exc}")
+            yield res
+
+    def _discard(self, keys: Iterable[str]) -> None:
+        """Staged objects that will not be published (held back, or the run stopped)."""
+        for key in keys:
+            res = self._staged.pop(key, None)
+            if res is not None and res.outcome is Outcome.STREAMED:
+                self.transfer.discard(key)
+                self._uncount(res)
+
+    def _uncount(self, res: Result) -> None:
+        verified = layout.expected_hash(res.key) is not None
+        self.report.counters.add(objects_copied=-1, objects_streamed=-1, bytes_streamed=-res.size,
+                                 objects_verified=-1 if verified else 0)
 
     def _record(self, res: Result) -> None:
         if res.outcome is Outcome.SOURCE_CORRUPT:
@@ -379,6 +437,9 @@ class Replicator:
                 held.setdefault(sid, reason)
         rep.snapshots_held_back = dict(sorted(held.items()))
         return sorted(k for sid, k in ids.items() if sid not in held)
+
+
+_LATER_KINDS = frozenset(k for phase in layout.PHASES[1:] for k in phase)
 
 
 def _repo_id(config: bytes) -> str | None:

@@ -116,10 +116,10 @@ class Transfer:
         n = localproc.helper_count(workers)
         if n < 2 or (len(batch) < localproc.MIN_OBJECTS and sum(i.size for i in batch) < localproc.MIN_BYTES):
             return False
-        self._helpers = localproc.HelperPool(self._local_source, self.local_writer.root, n)
+        self._helpers = localproc.HelperPool(self._local_source, self.local_writer.root, n, self.local_writer.stage_tag)
         return True
 
-    def copy_with_helpers(self, batch: list[ObjectInfo]) -> Iterator[Result]:
+    def copy_with_helpers(self, batch: list[ObjectInfo], *, stage: bool = False) -> Iterator[Result]:
         """Like copy() for every object of `batch`: the small ones done by the helper
         processes, the big ones meanwhile by threads here. A big object is written with
         O_DIRECT (localfast._copy_direct): little CPU, mostly waiting on the disk — so the
@@ -129,19 +129,20 @@ class Transfer:
         big = [i for i in batch if i.size >= direct_min]
         small = [i for i in batch if i.size < direct_min]
         if not big:
-            yield from self._helper_results(small)
+            yield from self._helper_results(small, stage)
             return
         threads = min(DIRECT_THREADS, len(big))
-        in_process = run_parallel(big, self.copy, threads, self.stop, name="dro-direct")
+        in_process = run_parallel(big, functools.partial(self.copy, stage=stage), threads, self.stop,
+                                  name="dro-direct")
         if not small:
             yield from in_process
             return
-        yield from interleaved(self._helper_results(small), in_process)
+        yield from interleaved(self._helper_results(small, stage), in_process)
 
-    def _helper_results(self, batch: list[ObjectInfo]) -> Iterator[Result]:
+    def _helper_results(self, batch: list[ObjectInfo], stage: bool) -> Iterator[Result]:
         assert self._helpers is not None
         size_of = {i.key: i.size for i in batch}
-        for key, status, value in self._helpers.copy((i.key for i in batch), self.stop):
+        for key, status, value in self._helpers.copy((i.key for i in batch), self.stop, stage=stage):
             if status == "ok":
                 size = int(value)
                 self.counters.add_streamed(size, layout.expected_hash(key) is not None)
@@ -157,6 +158,19 @@ class Transfer:
         if self._helpers is not None:
             self._helpers.close()
             self._helpers = None
+
+    @property
+    def can_stage(self) -> bool:
+        """Objects can be copied now and published (renamed) later: a local target."""
+        return self.local_writer is not None
+
+    def publish(self, key: str) -> None:
+        assert self.local_writer is not None
+        self.local_writer.publish(key)
+
+    def discard(self, key: str) -> None:
+        assert self.local_writer is not None
+        self.local_writer.discard(key)
 
     def barrier(self) -> None:
         """End of a phase: make what was written durable before the next phase starts."""
@@ -175,16 +189,18 @@ class Transfer:
 
     # --- one object ------------------------------------------------------------------
 
-    def copy(self, info: ObjectInfo) -> Result:
+    def copy(self, info: ObjectInfo, *, stage: bool = False) -> Result:
+        """Copy one object. `stage` (local targets, see can_stage): leave it under its
+        staged name for publish()."""
         key = info.key
         try:
             if self.stop.is_set():
                 raise Abandoned(f"{key}: stop requested")
-            if self.server_side and self._copy_server_side(info):
+            if self.server_side and not stage and self._copy_server_side(info):
                 return Result(key, Outcome.SERVER_SIDE, info.size)
             for attempt in range(1, self.attempts + 1):
                 try:
-                    size = self._copy_streamed(info)
+                    size = self._copy_streamed(info, stage)
                     return Result(key, Outcome.STREAMED, size)
                 except DRError as exc:
                     # Big objects stream through a non-rewindable reader, which the
@@ -230,27 +246,32 @@ class Transfer:
             self.counters.add(objects_verified=1)
         return True
 
-    def _copy_streamed(self, info: ObjectInfo) -> int:
+    def _copy_streamed(self, info: ObjectInfo, stage: bool = False) -> int:
         key = info.key
         expected = layout.expected_hash(key)
+        put: Any = self._put
+        if stage:
+            if self.local_writer is None:
+                raise AssertionError("staging needs a local target (can_stage)")
+            put = functools.partial(self.local_writer.put, stage=True)
         if self._local_source is not None and self.local_writer is not None:
-            size = self._copy_local(key, expected)
+            size = self._copy_local(key, expected, stage)
         elif info.size > self.in_memory_max:
             with self.budget.reserve(CHUNK), self._reader.open_read(key) as f:
                 reader = _VerifyingReader(f, key, expected, self.limiter, self.stop)
-                self._put(key, reader, retain_until=self.retain_until)  # type: ignore[arg-type]
+                put(key, reader, retain_until=self.retain_until)
                 size = reader.size
         else:
             with self.budget.reserve(max(info.size, 1)):
                 data = self._read_verified(self._reader, key, expected)
                 if self.stop.is_set():
                     raise Abandoned(f"{key}: stop requested")
-                self._put(key, data, retain_until=self.retain_until)
+                put(key, data, retain_until=self.retain_until)
                 size = len(data)
         self.counters.add_streamed(size, expected is not None)
         return size
 
-    def _copy_local(self, key: str, expected: str | None) -> int:
+    def _copy_local(self, key: str, expected: str | None, stage: bool = False) -> int:
         """Directory to directory: read into a reused buffer, hash, write the temp file;
         renamed into place only if the bytes hash to the name (same checks as streaming)."""
         assert self._local_source is not None and self.local_writer is not None
@@ -271,7 +292,8 @@ class Transfer:
         # No reservation against the memory budget: each thread copies through its own
         # reused 1 MiB buffer, so what this holds is bounded by the thread count anyway.
         try:
-            return self.local_writer.copy_file(key, self._local_path + validate_key(key), on_block, check)
+            return self.local_writer.copy_file(key, self._local_path + validate_key(key), on_block, check,
+                                               stage=stage)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             if exc.filename and str(exc.filename).startswith(self._local_path):
                 raise ObjectNotFound(f"{self.source.url}: {key} not found") from exc

@@ -58,7 +58,7 @@ def test_corrupt_source_is_not_propagated_by_a_helper(repo: SynthRepo, tmp_path:
 
 
 def test_missing_and_bad_keys_are_reported_per_key(repo: SynthRepo, tmp_path: Path) -> None:
-    pool = HelperPool(repo.backend.root, tmp_path / "dst", 2)
+    pool = HelperPool(repo.backend.root, tmp_path / "dst", 2, "t")
     try:
         good = layout.data_key(repo.packs[0])
         got = {k: (s, v) for k, s, v in pool.copy([good, "data/00/" + "0" * 64, "../escape"], threading.Event())}
@@ -71,7 +71,7 @@ def test_missing_and_bad_keys_are_reported_per_key(repo: SynthRepo, tmp_path: Pa
 
 
 def test_a_helper_that_dies_fails_what_it_held(repo: SynthRepo, tmp_path: Path) -> None:
-    pool = HelperPool(repo.backend.root, tmp_path / "dst", 1)
+    pool = HelperPool(repo.backend.root, tmp_path / "dst", 1, "t")
     keys = sorted(k for k in repo.contents if k.startswith("data/")) * 20  # many hand-offs
     try:
         results = pool.copy(keys, threading.Event())

@@ -199,15 +199,17 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     if deleted:
         time.sleep(SETTLE_S)
 
-    def rclone_warm(cmd: list[str]) -> tuple[float, str]:
+    def rclone_warm(cmd: list[str]) -> tuple[float, float]:
+        """(copy seconds, seconds of the sync after it). The sync is not part of rclone's
+        time; it runs so that dro's syncfs never writes back rclone's dirty pages."""
         warm(src)
-        return timed(cmd, env=rclone_env(0))
+        t_r, _ = timed(cmd, env=rclone_env(0))
+        t_sync = time.monotonic()
+        os.sync()
+        return t_r, time.monotonic() - t_sync
 
     def run_rclone(dst: Path) -> tuple[float, float]:
-        t_r, _ = rclone_warm(["rclone", "copy", str(src), str(dst), *RCLONE_PAR])
-        t_sync = time.monotonic()
-        os.sync()  # also: dro's syncfs must not write back rclone's dirty pages
-        return t_r, time.monotonic() - t_sync
+        return rclone_warm(["rclone", "copy", str(src), str(dst), *RCLONE_PAR])
 
     def run_dro(dst: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
         warm(src)
@@ -235,6 +237,7 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     times_d: list[float] = []
     for i in range(inc_repeats):
         n_new, b_new = add_small(src, small_new, random.Random(time.time_ns()), added)
+        os.sync()  # a backup's objects are durable when it ends (LocalBackend fsyncs each)
         before = load()
         rclone = ["rclone", "copy", str(src), str(r_dst), *RCLONE_PAR]
         if i % 2 == 0:

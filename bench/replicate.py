@@ -163,6 +163,7 @@ def warm(src: Path) -> None:
             with open(os.path.join(root, name), "rb") as f:
                 while f.read(1 << 20):
                     pass
+    os.sync()  # reading may have updated access times (relatime: once a day): not for dro's syncfs
 
 
 def load() -> str:

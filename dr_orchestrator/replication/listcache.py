@@ -305,6 +305,12 @@ class DirCache:
 
     # --- reading ------------------------------------------------------------------------
 
+    @property
+    def loaded(self) -> bool:
+        """A cache file was read (so the last run here ended well: see invalidate())."""
+        self.old("")
+        return bool(self._old)
+
     def old(self, rel: str) -> Block | None:
         if self._old is None:
             self._old = self._load() if self.use_entries else {}

@@ -21,6 +21,7 @@ import errno
 import fcntl
 import mmap
 import os
+import re
 import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -215,6 +216,50 @@ class LocalReplicaWriter:
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+# This writer's temp names: <prefix><pid>-<thread>-<name>, <prefix>staged-<pid>-<name>.
+# (LocalBackend's mkstemp names never match: their random part holds no '-'.)
+_OUR_TEMP = re.compile(re.escape(_TMP_PREFIX) + r"(?:staged-)?(\d+)-")
+
+
+def sweep_stale_temps(root: Path) -> int:
+    """Remove the temp and staged files that replica writers of processes no longer alive
+    left under `root` (a killed run: its temp files are never renamed). Files of live
+    processes, of other users, and other writers' temp files are left alone. Returns how
+    many were removed."""
+    removed = 0
+    uid = os.geteuid()
+    alive: dict[int, bool] = {}
+    stack = [str(root)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+                continue
+            m = _OUR_TEMP.match(e.name)
+            if m is None:
+                continue
+            pid = int(m.group(1))
+            if pid not in alive:
+                alive[pid] = _alive(pid)
+            with contextlib.suppress(FileNotFoundError):
+                if not alive[pid] and e.stat(follow_symlinks=False).st_uid == uid:
+                    os.unlink(e.path)
+                    removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 _local = threading.local()
 
 

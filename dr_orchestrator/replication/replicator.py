@@ -39,7 +39,7 @@ from dr_orchestrator.replication.graph import SnapshotFilter, SnapshotGraph
 from dr_orchestrator.replication.layout import Kind
 from dr_orchestrator.replication.listcache import DirCache
 from dr_orchestrator.replication.listing import InSync, Listing
-from dr_orchestrator.replication.localfast import local_stats, syncfs_dir
+from dr_orchestrator.replication.localfast import local_stats, sweep_stale_temps, syncfs_dir
 from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.replication.transfer import Outcome, Result, Transfer
@@ -143,6 +143,10 @@ class Replicator:
             return
         if self._tgt_cache is not None and (todo or (self.opt.mirror_deletes and tgt.keys() - src.keys())):
             self._tgt_cache.invalidate()  # before the first write there (listcache.py)
+        if self.transfer.local_writer is not None and (self._tgt_cache is None or not self._tgt_cache.loaded):
+            # No cache file: the last run here may have been killed, leaving temp and staged
+            # files nobody renames (a cache file is written only after a run that ended well).
+            rep.stale_temp_files_removed = sweep_stale_temps(self.transfer.local_writer.root)
         present = tgt.keys() - suspect
         if self.opt.graph is not None and same.count:
             present |= same.keys()  # what a snapshot needs may be among them

@@ -61,6 +61,7 @@ class ReplicationReport:
     kept_immutable: list[str] = field(default_factory=list)
     unrecoverable: list[str] = field(default_factory=list)  # repair: bad here and not at the replica
     warnings: list[str] = field(default_factory=list)
+    stale_temp_files_removed: int = 0  # left at the target by a killed run (localfast.sweep_stale_temps)
     stopped: bool = False  # a stop request ended the run early (nothing partial was written)
     seconds: float = 0.0
 

@@ -119,3 +119,26 @@ def test_an_o_direct_write_refused_midway_goes_on_through_the_page_cache(tmp_pat
     _copy(LocalReplicaWriter(tmp_path / "dst"), tmp_path / "a", "data/aa/one")
     assert (tmp_path / "dst/data/aa/one").read_bytes() == data
     assert calls[0] > 2
+
+
+def test_sweep_removes_only_temp_files_of_writers_that_are_gone(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    d = tmp_path / "data" / "ab"
+    d.mkdir(parents=True)
+    names = {
+        f".dro-tmp-{gone.pid}-140-abc": False,  # a killed writer's temp file
+        f".dro-tmp-staged-{gone.pid}-def": False,  # a killed run's staged object
+        f".dro-tmp-{os.getpid()}-140-ghi": True,  # a live writer (this process)
+        f".dro-tmp-staged-{os.getpid()}-jkl": True,
+        ".dro-tmp-k2j3h4_x": True,  # LocalBackend's mkstemp name: not ours to judge
+        "abc": True,  # an object
+    }
+    for name in names:
+        (d / name).write_bytes(b"x")
+    assert localfast.sweep_stale_temps(tmp_path) == 2
+    assert {p.name for p in d.iterdir()} == {n for n, keep in names.items() if keep}
+    assert localfast.sweep_stale_temps(tmp_path / "missing") == 0

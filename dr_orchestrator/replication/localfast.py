@@ -19,6 +19,8 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
+import itertools
 import mmap
 import os
 import re
@@ -112,8 +114,9 @@ class LocalReplicaWriter:
         self.root = root
         self._root = str(root)
         self._dirs: set[str] = set()
-        self._tag = f"{os.getpid()}"
-        self.stage_tag = stage_tag or self._tag
+        self._tag = f"{_token()}-{os.getpid()}"
+        # Per writer, not per process: two runs in one process (the scheduler) never share it.
+        self.stage_tag = stage_tag or f"{self._tag}.{next(_writers)}"
         self.direct = _O_DIRECT != 0  # big objects skip the page cache (_copy_direct)
 
     def put(self, key: str, data: bytes | BinaryIO, *, retain_until: datetime | None = None,
@@ -144,7 +147,9 @@ class LocalReplicaWriter:
 
         def write_direct(fd: int) -> None:
             nonlocal total
-            total = _copy_direct(src, fd, on_block)
+            total, refused = _copy_direct(src, fd, on_block)
+            if refused:
+                self.direct = False  # this file system refuses O_DIRECT writes: do not ask again
         try:
             if self.direct and os.fstat(src).st_size >= DIRECT_MIN:
                 self._write(key, write_direct, before_rename, direct=True, stage=stage)
@@ -216,46 +221,84 @@ class LocalReplicaWriter:
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-# This writer's temp names: <prefix><pid>-<thread>-<name>, <prefix>staged-<pid>-<name>.
-# (LocalBackend's mkstemp names never match: their random part holds no '-'.)
-_OUR_TEMP = re.compile(re.escape(_TMP_PREFIX) + r"(?:staged-)?(\d+)-")
+_writers = itertools.count(1)
+# This writer's temp names: <prefix><token>-<pid>-<thread>-<name> and, staged,
+# <prefix>staged-<token>-<pid>.<writer>-<name>; the token names this machine's boot and PID
+# namespace, so a pid is only ever judged where it means something. (LocalBackend's
+# mkstemp names never match: their random part is 8 characters and holds no '-'.)
+_OUR_TEMP = re.compile(re.escape(_TMP_PREFIX) + r"(?:staged-)?([0-9a-f]{8})-(\d{1,10})[.-]")
 
 
-def sweep_stale_temps(root: Path) -> int:
+@functools.cache
+def _token() -> str:
+    parts = []
+    for path in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        with contextlib.suppress(OSError):
+            parts.append(os.readlink(path) if path.startswith("/proc/self/ns") else Path(path).read_text())
+    parts.append(os.uname().nodename)
+    import blake3  # already loaded by the replication modules
+
+    return blake3.blake3("\0".join(parts).encode()).hexdigest()[:8]
+
+
+def sweep_stale_temps(root: Path) -> tuple[int, list[str]]:
     """Remove the temp and staged files that replica writers of processes no longer alive
-    left under `root` (a killed run: its temp files are never renamed). Files of live
-    processes, of other users, and other writers' temp files are left alone. Returns how
-    many were removed."""
+    on this machine (same boot, same PID namespace) left under `root` — a killed run's
+    temp files are never renamed. Files of live processes, of other machines or
+    containers, of other users, and other writers' temp files are left alone. Only the
+    root and the repository's directories are walked, on the root's file system. Returns
+    (how many were removed, what could not be looked at or removed)."""
     removed = 0
-    uid = os.geteuid()
+    problems: list[str] = []
+    uid, token = os.geteuid(), _token()
     alive: dict[int, bool] = {}
+    try:
+        dev = os.stat(root).st_dev
+    except FileNotFoundError:
+        return 0, []
+    except OSError as exc:
+        return 0, [f"{root}: {exc.strerror or exc}"]
     stack = [str(root)]
+    first = True
     while stack:
+        top = stack.pop()
         try:
-            entries = list(os.scandir(stack.pop()))
+            entries = list(os.scandir(top))
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as exc:
+            problems.append(f"{top}: {exc.strerror or exc}")
+            continue
         for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                stack.append(e.path)
-                continue
-            m = _OUR_TEMP.match(e.name)
-            if m is None:
-                continue
-            pid = int(m.group(1))
-            if pid not in alive:
-                alive[pid] = _alive(pid)
-            with contextlib.suppress(FileNotFoundError):
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    if (not first or e.name in _REPO_DIRS) and e.stat(follow_symlinks=False).st_dev == dev:
+                        stack.append(e.path)
+                    continue
+                m = _OUR_TEMP.match(e.name)
+                if m is None or m.group(1) != token:
+                    continue
+                pid = int(m.group(2))
+                if pid not in alive:
+                    alive[pid] = _alive(pid)
                 if not alive[pid] and e.stat(follow_symlinks=False).st_uid == uid:
                     os.unlink(e.path)
                     removed += 1
-    return removed
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                problems.append(f"{e.path}: {exc.strerror or exc}")
+        first = False
+    return removed, problems
+
+
+_REPO_DIRS = frozenset({"data", "index", "keys", "snapshots", "locks"})
 
 
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:  # someone else's process
         return True
@@ -319,45 +362,49 @@ _ALIGN = 4096  # O_DIRECT: offsets, lengths and the buffer aligned (mmap memory 
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
-def _copy_direct(src: int, fd: int, on_block: Callable[[memoryview], None]) -> int:
-    """Copy through an aligned buffer with `fd` opened O_DIRECT. The unaligned tail (and
-    everything, should the file system refuse an O_DIRECT write) goes through the page
-    cache: the descriptor drops O_DIRECT and the copy goes on at the same offset."""
+def _copy_direct(src: int, fd: int, on_block: Callable[[memoryview], None]) -> tuple[int, bool]:
+    """Copy through an aligned buffer with `fd` opened O_DIRECT: (bytes, whether the file
+    system refused an O_DIRECT write). The unaligned tail (and everything after a refusal)
+    goes through the page cache: the descriptor drops O_DIRECT and the copy goes on at the
+    same offset. Reads until end of file (a big object may come in short reads)."""
     buf: mmap.mmap | None = getattr(_local, "dbuf", None)
     if buf is None:
         buf = _local.dbuf = mmap.mmap(-1, DIRECT_BUF)
     view = memoryview(buf)
     total = 0
-    direct = True
+    state = _DIRECT
     while n := os.readv(src, (buf,)):
         block = view[:n]
         on_block(block)
-        if direct:
-            direct = _write_direct(fd, block)
+        if state == _DIRECT:
+            state = _write_direct(fd, block)
         else:
             _write_all(fd, block)
         total += n
-        if n < DIRECT_BUF:
-            break
-    return total
+    return total, state == _REFUSED
 
 
-def _write_direct(fd: int, block: memoryview) -> bool:
-    """Write `block`, its aligned head with O_DIRECT; False once `fd` has dropped O_DIRECT."""
+_DIRECT, _TAIL, _REFUSED = 0, 1, 2
+
+
+def _write_direct(fd: int, block: memoryview) -> int:
+    """Write `block`, its aligned head with O_DIRECT: _DIRECT if `fd` still has O_DIRECT,
+    else _TAIL (an unaligned end went through the page cache) or _REFUSED."""
     head = len(block) - len(block) % _ALIGN
     done = 0
+    state = _TAIL
     try:
         while done < head:
             done += os.write(fd, block[done:head])
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             raise
-        head = done  # refused (or a short write left the offset unaligned): the rest buffered
+        head, state = done, _REFUSED  # refused (or a short write left the offset unaligned): the rest buffered
     if head == len(block):
-        return True
+        return _DIRECT
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
     _write_all(fd, block[head:])
-    return False
+    return state
 
 
 def _buffer() -> bytearray:

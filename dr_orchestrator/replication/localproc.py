@@ -98,9 +98,10 @@ class HelperPool:
         out: deque[tuple[str, str, str]] = deque()
         ready = threading.Condition()
         running = [len(self._helpers)]
+        abandoned = threading.Event()  # the caller left the loop: hand out no more keys
 
         def next_chunk() -> list[str]:
-            if stop.is_set():
+            if stop.is_set() or abandoned.is_set():
                 return []
             with take:
                 chunk = []
@@ -145,18 +146,21 @@ class HelperPool:
                    for i, h in enumerate(self._helpers)]
         for t in threads:
             t.start()
-        while True:
-            with ready:
-                while not out and running[0]:
-                    ready.wait()
-                batch = list(out)
-                out.clear()
-                done = not running[0]
-            yield from batch
-            if done and not batch:
-                break
-        for t in threads:
-            t.join()
+        try:
+            while True:
+                with ready:
+                    while not out and running[0]:
+                        ready.wait()
+                    batch = list(out)
+                    out.clear()
+                    done = not running[0]
+                yield from batch
+                if done and not batch:
+                    break
+        finally:  # normally all done; after an early exit the hand-offs in flight still finish
+            abandoned.set()
+            for t in threads:
+                t.join()
         if not stop.is_set():  # every helper died: what nobody took fails (never: skipped silently)
             for key in source:
                 yield key, "error", "copy helpers exited"
@@ -170,13 +174,20 @@ class HelperPool:
 def _serve(src_root: str, dst_root: str, stage_tag: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
     writer = LocalReplicaWriter(Path(dst_root), stage_tag)
     prefix = src_root.rstrip(os.sep) + os.sep
+    parent = os.getppid()
     for raw in stdin:
+        if os.getppid() != parent:
+            return  # the parent was killed: nobody reads the answers (or renames what is staged)
         line = raw.decode().rstrip("\n")
         if not line:  # the end of a hand-off
             stdout.flush()
             continue
         command, _, key = line.rpartition("\t")
-        stdout.write(f"{key}\t{_copy_one(writer, prefix, key, stage=command == 'stage')}\n".encode())
+        if command not in ("", "stage"):
+            answer = f"error\tunknown helper command {command!r}"
+        else:
+            answer = _copy_one(writer, prefix, key, stage=command == "stage")
+        stdout.write(f"{key}\t{answer}\n".encode())
     stdout.flush()
 
 

@@ -118,11 +118,11 @@ class Replicator:
             try:
                 self._run()
             finally:
+                self.transfer.close()  # the helpers have stopped: nothing writes any more
                 self._discard(list(self._staged))  # a stop or an error: staged, never published
             if self._caches and self.report.ok and not self.opt.dry_run:
                 self._save_caches()
         finally:
-            self.transfer.close()
             self.report.seconds = round(time.monotonic() - started, 3)
         return self.report
 
@@ -146,7 +146,8 @@ class Replicator:
         if self.transfer.local_writer is not None and (self._tgt_cache is None or not self._tgt_cache.loaded):
             # No cache file: the last run here may have been killed, leaving temp and staged
             # files nobody renames (a cache file is written only after a run that ended well).
-            rep.stale_temp_files_removed = sweep_stale_temps(self.transfer.local_writer.root)
+            rep.stale_temp_files_removed, problems = sweep_stale_temps(self.transfer.local_writer.root)
+            rep.warnings += [f"stale temp files: {p}" for p in problems[:20]]
         present = tgt.keys() - suspect
         if self.opt.graph is not None and same.count:
             present |= same.keys()  # what a snapshot needs may be among them
@@ -326,7 +327,10 @@ class Replicator:
         for key in keys:
             res = self._staged.pop(key, None)
             if res is not None and res.outcome is Outcome.STREAMED:
-                self.transfer.discard(key)
+                try:
+                    self.transfer.discard(key)
+                except OSError as exc:  # cleanup must not hide why the run ended; the next run sweeps
+                    self.report.warnings.append(f"staged copy of {key} could not be removed: {exc}")
                 self._uncount(res)
 
     def _uncount(self, res: Result) -> None:

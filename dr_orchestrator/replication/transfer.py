@@ -214,6 +214,8 @@ class Transfer:
             return Result(key, Outcome.ABANDONED, 0, exc.message)
         except DRError as exc:
             return Result(key, Outcome.FAILED, 0, exc.message)
+        except OSError as exc:  # the local end (disk full, I/O error): this object fails, the run reports it
+            return Result(key, Outcome.FAILED, 0, f"{key}: {type(exc).__name__}: {exc.strerror or exc}")
 
     def _copy_server_side(self, info: ObjectInfo) -> bool:
         kwargs: dict[str, Any] = {"retain_until": self.retain_until} if self.retain_until is not None else {}

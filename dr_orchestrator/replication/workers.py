@@ -115,7 +115,7 @@ def interleaved(primary: Iterable[T], secondary: Iterable[T], name: str = "dro-d
     its items passed along between those of `primary` (consumed here), the rest after it.
     (A thread only for the second one: the primary's items need no hand-over.)
     An exception from either is raised here once the other has been stopped; leaving the
-    loop early stops the secondary (after its current item) and waits for it."""
+    loop early stops both (the secondary after its current item; the primary is closed)."""
     items: queue.SimpleQueue[Any] = queue.SimpleQueue()
     abort = threading.Event()
 
@@ -149,11 +149,15 @@ def interleaved(primary: Iterable[T], secondary: Iterable[T], name: str = "dro-d
             else:
                 raise got[1]
 
+    first = iter(primary)
     try:
-        for item in primary:
+        for item in first:
             yield item
             yield from take(block=False)
         yield from take(block=True)
     finally:
         abort.set()
+        close = getattr(first, "close", None)
+        if close is not None:  # an error or an early exit: the primary stops too
+            close()
         thread.join()

@@ -127,18 +127,45 @@ def test_sweep_removes_only_temp_files_of_writers_that_are_gone(tmp_path: Path) 
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
+    tok, other = localfast._token(), "0123abcd" if localfast._token() != "0123abcd" else "fedc3210"
     d = tmp_path / "data" / "ab"
     d.mkdir(parents=True)
     names = {
-        f".dro-tmp-{gone.pid}-140-abc": False,  # a killed writer's temp file
-        f".dro-tmp-staged-{gone.pid}-def": False,  # a killed run's staged object
-        f".dro-tmp-{os.getpid()}-140-ghi": True,  # a live writer (this process)
-        f".dro-tmp-staged-{os.getpid()}-jkl": True,
+        f".dro-tmp-{tok}-{gone.pid}-140-abc": False,  # a killed writer's temp file
+        f".dro-tmp-staged-{tok}-{gone.pid}.1-def": False,  # a killed run's staged object
+        f".dro-tmp-{tok}-{os.getpid()}-140-ghi": True,  # a live writer (this process)
+        f".dro-tmp-staged-{tok}-{os.getpid()}.2-jkl": True,
+        f".dro-tmp-{other}-{gone.pid}-140-mno": True,  # another machine's or container's pid
+        f".dro-tmp-{tok}-99999999999999999999-140-pqr": True,  # not a pid of ours at all
         ".dro-tmp-k2j3h4_x": True,  # LocalBackend's mkstemp name: not ours to judge
         "abc": True,  # an object
     }
     for name in names:
         (d / name).write_bytes(b"x")
-    assert localfast.sweep_stale_temps(tmp_path) == 2
+    elsewhere = tmp_path / "not-a-repo-dir"  # only the repository's directories are walked
+    elsewhere.mkdir()
+    (elsewhere / f".dro-tmp-{tok}-{gone.pid}-140-abc").write_bytes(b"x")
+    assert localfast.sweep_stale_temps(tmp_path) == (2, [])
     assert {p.name for p in d.iterdir()} == {n for n, keep in names.items() if keep}
-    assert localfast.sweep_stale_temps(tmp_path / "missing") == 0
+    assert len(list(elsewhere.iterdir())) == 1
+    assert localfast.sweep_stale_temps(tmp_path / "missing") == (0, [])
+
+
+def test_sweep_reports_what_it_cannot_read_and_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for sub in ("data/aa", "data/bb"):
+        (tmp_path / sub).mkdir(parents=True)
+        (tmp_path / sub / f".dro-tmp-{localfast._token()}-{gone.pid}-1-x").write_bytes(b"x")
+    real = os.scandir
+
+    def refuse(path: str) -> object:
+        if str(path).endswith("aa"):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+    monkeypatch.setattr(os, "scandir", refuse)
+    removed, problems = localfast.sweep_stale_temps(tmp_path)
+    assert removed == 1 and len(problems) == 1 and "Permission denied" in problems[0]

@@ -3,8 +3,11 @@ results and guarantees as the threads' copies."""
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,44 @@ def test_stop_sends_no_more_keys(repo: SynthRepo, tmp_path: Path) -> None:
     assert rep.counters.objects_copied < len(repo.contents)
     for info in dst.list(""):  # whatever was written is whole
         assert dst.get(info.key) == repo.contents[info.key]
+
+
+def test_a_disk_error_on_a_big_object_fails_that_object_and_the_run_goes_on(
+        repo: SynthRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dr_orchestrator.replication import localfast
+
+    big = layout.data_key(repo.packs[-1])  # the 3 MiB pack: copied by a thread here, not a helper
+    real = localfast._copy_direct
+
+    def disk_full(src: int, fd: int, on_block: Callable[[memoryview], None]) -> tuple[int, bool]:
+        if os.readlink(f"/proc/self/fd/{src}").endswith(big.rsplit("/", 1)[1]):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, fd, on_block)
+    monkeypatch.setattr(localfast, "_copy_direct", disk_full)
+    dst = LocalBackend(tmp_path / "dst")
+    rp = Replicator(repo.backend, dst)
+    rep = rp.run()
+    assert "No space left on device" in rep.failed[big] and not rep.ok
+    assert not (dst.root / big).exists()
+    # The other packs, keys and config arrive; without the password every new index and
+    # snapshot waits until the pack can be sent.
+    assert rep.counters.objects_copied == len([k for k in repo.contents if k.split("/")[0] in
+                                              ("data", "keys", "config")]) - 1
+    assert rep.objects_held_back == sorted(k for k in repo.contents if k.startswith("index/"))
+    assert set(rep.snapshots_held_back) == set(repo.snapshots)  # no password: every new one waits
+    assert incomplete_snapshots(dst) == {} and not list(dst.root.rglob(".dro-tmp*"))
+    assert rp.transfer._helpers is None
+    monkeypatch.setattr(localfast, "_copy_direct", real)  # space again: the next run sends the rest
+    assert replicate(repo.backend, dst).ok and stored_objects(dst) == repo.contents
+
+
+def test_a_helper_refuses_an_unknown_command(tmp_path: Path) -> None:
+    import io
+
+    src = tmp_path / "src"
+    (src / "data" / "ab").mkdir(parents=True)
+    (src / "data" / "ab" / "x").write_bytes(b"abc")
+    out = io.BytesIO()
+    localproc._serve(str(src), str(tmp_path / "dst"), "t", io.BytesIO(b"publish\tdata/ab/x\n\n"), out)
+    assert out.getvalue().decode().startswith("data/ab/x\terror\tunknown helper command")
+    assert not (tmp_path / "dst" / "data" / "ab" / "x").exists()

@@ -101,6 +101,7 @@ def test_interleaved_raises_an_error_of_either(which: str) -> None:
     with pytest.raises(OSError, match=f"{which} failed"):
         list(interleaved(primary, secondary))
     assert not [t for t in threading.enumerate() if t.name.startswith("dro-drain")]
+    assert primary.gi_frame is None  # closed, whichever failed: no work goes on unobserved
 
 
 def test_leaving_interleaved_early_stops_the_secondary() -> None:

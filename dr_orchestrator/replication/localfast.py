@@ -11,6 +11,11 @@ leave objects of the last unsynced phase truncated; the next run sees the size d
 from the source's and re-sends them (`--deep` also catches same-size damage). The
 listing cache (listcache.py) cannot hide that: the target's cache file is removed before
 the first write and rewritten only after a successful run.
+
+Objects of DIRECT_MIN bytes or more bypass the page cache (O_DIRECT, see _copy_direct).
+An object may also be staged (copy_file/put with stage=True): written and checked under
+a staged name, renamed by publish() in its own phase (replicator.py). Temp and staged
+files of a writer that was killed are removed by sweep_stale_temps() on a later run.
 """
 
 from __future__ import annotations

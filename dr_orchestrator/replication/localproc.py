@@ -4,12 +4,13 @@ A local copy is mostly kernel work (create, write into the page cache, rename: ~
 per small object here) with a little Python around each system call. In one process
 the Python parts of all threads share one GIL, and measured on 2 cores 8 threads were
 no faster than 1; two processes copied the same objects ~1.4x faster. So a big
-batch (a full copy) goes to `python -m dr_orchestrator.replication.localproc SRC DST`
+batch (a full copy) goes to `python -m dr_orchestrator.replication.localproc SRC DST TAG`
 helpers, each copying with the same code and checks as a thread would
 (LocalReplicaWriter.copy_file: BLAKE3 while copying, rename only on a match). The
 parent feeds them keys over a pipe and gets one line back per key; it still confirms
 every copy at the target and makes each phase durable (syncfs covers the helpers'
-writes: same file system).
+writes: same file system). Objects of localfast.DIRECT_MIN bytes or more stay in the
+parent (Transfer.copy_with_helpers): written with O_DIRECT they mostly wait on the disk.
 
 Protocol, one line per key each way (keys never hold a tab or a newline: validate_key):
     parent → helper:  <key> | stage TAB <key> … then an empty line (the end of a hand-off:

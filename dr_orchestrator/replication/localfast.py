@@ -236,11 +236,11 @@ _OUR_TEMP = re.compile(re.escape(_TMP_PREFIX) + r"(?:staged-)?([0-9a-f]{8})-(\d{
 
 @functools.cache
 def _token() -> str:
-    parts = []
-    for path in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
-        with contextlib.suppress(OSError):
-            parts.append(os.readlink(path) if path.startswith("/proc/self/ns") else Path(path).read_text())
-    parts.append(os.uname().nodename)
+    parts = [os.uname().nodename]
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text())
+    with contextlib.suppress(OSError):
+        parts.append(os.readlink("/proc/self/ns/pid"))
     import blake3  # already loaded by the replication modules
 
     return blake3.blake3("\0".join(parts).encode()).hexdigest()[:8]
@@ -308,6 +308,8 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
+
+
 _local = threading.local()
 
 

@@ -177,11 +177,11 @@ def _serve(src_root: str, dst_root: str, stage_tag: str, stdin: IO[bytes], stdou
     prefix = src_root.rstrip(os.sep) + os.sep
     parent = os.getppid()
     for raw in stdin:
-        if os.getppid() != parent:
-            return  # the parent was killed: nobody reads the answers (or renames what is staged)
         line = raw.decode().rstrip("\n")
         if not line:  # the end of a hand-off
             stdout.flush()
+            if os.getppid() != parent:
+                return  # the parent was killed: nobody reads the answers (or renames what is staged)
             continue
         command, _, key = line.rpartition("\t")
         if command not in ("", "stage"):

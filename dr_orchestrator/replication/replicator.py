@@ -152,16 +152,17 @@ class Replicator:
         if self.opt.graph is not None and same.count:
             present |= same.keys()  # what a snapshot needs may be among them
 
+        @functools.cache
+        def indexes() -> list[ObjectInfo]:  # once the data is copied (its failures decide), once
+            return self._indexes_to_publish([i for k, i in todo.items() if layout.kind_of(k) is Kind.INDEX])
+
         def later_phases() -> list[ObjectInfo]:  # once the data is copied: what may follow it
-            later = [i for k, i in todo.items() if layout.kind_of(k) in _LATER_KINDS]
-            indexes = {i.key for i in self._indexes_to_publish([i for i in later if layout.kind_of(i.key)
-                                                                 is Kind.INDEX])}
-            return [i for i in later if layout.kind_of(i.key) is not Kind.INDEX or i.key in indexes]
+            later = [i for k, i in todo.items() if layout.kind_of(k) in _LATER_KINDS - {Kind.INDEX}]
+            return indexes() + later
         ahead = later_phases if self.transfer.can_stage else None
         for phase in layout.PHASES[:-1]:
-            batch = [i for k, i in todo.items() if layout.kind_of(k) in phase]
-            if Kind.INDEX in phase:
-                batch = self._indexes_to_publish(batch)
+            batch = (indexes() if Kind.INDEX in phase
+                     else [i for k, i in todo.items() if layout.kind_of(k) in phase])
             present |= self._copy_phase("+".join(k.value for k in phase), batch, ahead=ahead)
             ahead = None
             if self.opt.stop.is_set():

@@ -1,52 +1,19 @@
 """Entry point of the `dro` command.
 
 Each area registers its commands from its own module (`cli/runbook.py`,
-`cli/storage.py`, …); this file only assembles them and turns `DRError`s into a
-message, a hint and an exit code — never a traceback.
+`cli/storage.py`, …) with the typer app in `cli/root.py`; this file picks the modules a
+command line needs, lets `cli/quick.py` run a plain `dro replicate` without typer, and
+turns `DRError`s into a message, a hint and an exit code — never a traceback.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
-import typer
-from click.exceptions import ClickException, UsageError
-
-from dr_orchestrator import __version__
+from dr_orchestrator.cli import quick
 from dr_orchestrator.cli.common import render_error, render_issues
-from dr_orchestrator.errors import EXIT_BAD_INPUT, DRError, ValidationFailed
-
-app = typer.Typer(
-    name="dro",
-    help=(
-        "dr-orchestrator: disaster-recovery plans as code.\n\n"
-        "Describe sites, data classes and services in a YAML runbook; `dro` validates and plans it, "
-        "backs data up into an encrypted deduplicated repository, replicates it across regions and "
-        "clouds, runs failover/rebuild/failback plans timed against RTO, and drills them from CI.\n\n"
-        "Start with:  dro validate runbooks/quickstart.yaml  then  dro plan runbooks/quickstart.yaml"
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"dro {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
-) -> None:
-    """dr-orchestrator."""
-
+from dr_orchestrator.errors import DRError, ValidationFailed
 
 # Each top-level command and the module of `dr_orchestrator.cli` that registers it, in the
 # order `dro --help` lists them. A run imports only the module of the command it runs: the
@@ -89,17 +56,11 @@ def modules_for(args: list[str]) -> list[str]:
     return [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
 
 
-def register(args: list[str]) -> None:
-    for name in modules_for(args):
-        importlib.import_module(f"dr_orchestrator.cli.{name}").register(app)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the process exit code."""
     args = sys.argv[1:] if argv is None else argv
-    register(args)
     try:
-        return _run(argv)
+        return _run(args)
     except SystemExit as exc:
         command = command_of(args)
         if argv is None and isinstance(exc.code, int):
@@ -132,11 +93,14 @@ def _quick_exit(code: int, *, run_atexit: bool = False) -> None:
     os._exit(code)
 
 
-def _run(argv: list[str] | None) -> int:
+def _run(args: list[str]) -> int:
     try:
-        # standalone_mode=False makes click *return* the code of typer.Exit(n) instead of exiting.
-        code = app(args=argv, standalone_mode=False)
-        if isinstance(code, int) and code:
+        code = quick.run(args)
+        if code is None:  # everything but a plain `dro replicate`: the typer app
+            from dr_orchestrator.cli import root
+
+            code = root.run(args)
+        if code:
             return _exit(code)
     except ValidationFailed as exc:
         render_issues(exc.issues)
@@ -144,16 +108,6 @@ def _run(argv: list[str] | None) -> int:
         return _exit(exc.exit_code)
     except DRError as exc:
         render_error(exc)
-        return _exit(exc.exit_code)
-    except typer.Exit as exc:
-        return _exit(exc.exit_code)
-    except typer.Abort:
-        return _exit(130)
-    except UsageError as exc:  # unknown option, missing argument, bad value: bad input
-        exc.show()
-        return _exit(EXIT_BAD_INPUT)
-    except ClickException as exc:
-        exc.show()
         return _exit(exc.exit_code)
     except KeyboardInterrupt:
         return _exit(130)

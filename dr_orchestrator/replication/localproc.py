@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import threading
 from collections import deque
@@ -51,6 +50,8 @@ def helper_count(workers: int) -> int:
 
 class _Helper:
     def __init__(self, src_root: Path, dst_root: Path, stage_tag: str) -> None:
+        import subprocess  # ~7 ms: only a batch that starts helpers pays for it
+
         self.proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
             [sys.executable, "-m", "dr_orchestrator.replication.localproc", str(src_root), str(dst_root), stage_tag],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
@@ -71,6 +72,8 @@ class _Helper:
         return key, status, value
 
     def close(self) -> None:
+        import subprocess
+
         with contextlib.suppress(OSError):
             self.stdin.close()
         try:

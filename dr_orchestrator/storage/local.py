@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +43,8 @@ class LocalBackend:
 
     def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False,
             retain_until: datetime | None = None) -> None:
-        import tempfile  # here: it loads random, shutil… that `dro` runs reading a repository never need
+        import shutil  # here: shutil loads bz2 and lzma, tempfile loads random…: a `dro` run
+        import tempfile  # reading a repository (or replicating to a directory) needs neither
 
         path = self._path(key)
         try:

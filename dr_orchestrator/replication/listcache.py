@@ -212,7 +212,9 @@ class Block:
         if self.count != other.count or self.nbytes != other.nbytes:
             return False
         if self._raw is not None and other._raw is not None:
-            return self._raw == other._raw  # memoryviews compare their bytes
+            # As bytes: memoryview == compares byte by byte through the struct machinery
+            # (~10 µs for a directory of 64 names; copying both out and memcmp: ~0.6 µs).
+            return all(a.tobytes() == b.tobytes() for a, b in zip(self._raw, other._raw, strict=True))
         return self.text() == other.text()
 
     def without(self, names: set[str]) -> Block:
@@ -302,6 +304,8 @@ class DirCache:
         self.blocks: dict[str, Block] = {}  # what this run saw, by rel
         self.full_at = 0  # when every entry was last stat'ed (carried across refreshes)
         self.invalidated = False
+        self._edits = 0  # record()s and forget()s so far: an encoding is good until the next one
+        self._encoded: tuple[int, bytes] | None = None
 
     # --- reading ------------------------------------------------------------------------
 
@@ -359,6 +363,7 @@ class DirCache:
 
     def record(self, block: Block) -> None:
         self.blocks[block.rel] = block
+        self._edits += 1
 
     def forget(self, keys: Iterable[str]) -> None:
         """Keys this process (re)wrote: their sizes must be read again, not reused."""
@@ -370,6 +375,7 @@ class DirCache:
             block = self.old(rel)
             if block is not None and not names.isdisjoint(block.names):
                 self.blocks[rel] = block.without(names)
+                self._edits += 1
 
     # --- state after a run ----------------------------------------------------------------
 
@@ -390,8 +396,11 @@ class DirCache:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 
-    def save(self) -> None:
-        """Write what this run saw (call only after a successful run, everything durable)."""
+    def encode(self) -> bytes:
+        """The cache file's bytes for what this run saw (the CPU part of save(), which
+        reuses them unless something was recorded since)."""
+        if self._encoded is not None and self._encoded[0] == self._edits:
+            return self._encoded[1]
         columns: list[memoryview | bytes] = []
         dirs: list[list[Any]] = []
         at = 0
@@ -413,12 +422,18 @@ class DirCache:
                 "full": self.full_at or time.time_ns()}
         rest = b"".join([json.dumps(meta).encode(), b"\n", json.dumps(dirs, separators=(",", ":")).encode(), b"\n",
                          *columns])
+        data = blake3.blake3(rest).hexdigest().encode() + b"\n" + rest
+        self._encoded = (self._edits, data)
+        return data
+
+    def save(self) -> None:
+        """Write what this run saw (call only after a successful run, everything durable)."""
+        data = self.encode()
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as f:
-                f.write(blake3.blake3(rest).hexdigest().encode() + b"\n")
-                f.write(rest)
+                f.write(data)
             os.replace(tmp, self.path)
         except OSError:
             with contextlib.suppress(OSError):

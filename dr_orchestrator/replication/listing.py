@@ -67,11 +67,11 @@ def list_repository(backend: Backend, kinds: Iterable[Kind] = layout.LIST_ORDER,
     return out
 
 
-def refresh_local(backend: Backend, cache: DirCache) -> None:
+def refresh_local(backend: Backend, cache: DirCache, kinds: Iterable[Kind] = layout.LIST_ORDER) -> None:
     """Read a local repository's directories into `cache` (unchanged ones cost one stat)."""
     root = local_root(backend)
     assert root is not None
-    for kind in layout.LIST_ORDER:
+    for kind in kinds:
         if kind is not Kind.CONFIG:
             blocks_under(str(root), layout.PREFIX[kind], cache)
 

@@ -215,6 +215,18 @@ class Replicator:
         for cache in changed:
             cache.save()
 
+    def _meanwhile(self) -> None:
+        """Part of _save_caches's work, done while the data phase's barrier waits on the disk
+        (it needs nothing from the barrier; a failed run wastes it): the source's cache will
+        not change any more, so it is encoded now; the target's data/ directories are final,
+        so they are read now, and at the end only those that changed since cost more than a
+        stat (or that changed just before they were read: listcache's racy rule)."""
+        src, tgt = self._src_cache, self._tgt_cache
+        if src is not None and src is not tgt and src.changed:
+            src.encode()
+        if tgt is not None and tgt.invalidated:
+            listing.refresh_local(self.target, tgt, kinds=(Kind.DATA,))
+
     def _check_config(self, src: Listing, tgt: Listing) -> None:
         if layout.CONFIG_KEY not in src:
             if src or self._in_sync.count:
@@ -288,7 +300,10 @@ class Replicator:
             if ahead is not None and not self.opt.stop.is_set():
                 for res in self._copy_all(ahead(), stage=True):
                     self._staged[res.key] = res
-            return self._confirm(copied, {i.key: i for i in batch})
+            confirmed = self._confirm(copied, {i.key: i for i in batch})
+            if ahead is not None:  # the data phase: its objects are all written
+                self._meanwhile()
+            return confirmed
         finally:
             barrier_done()
 

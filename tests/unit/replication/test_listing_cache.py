@@ -15,7 +15,7 @@ import pytest
 
 from dr_orchestrator.replication import layout, listcache
 from dr_orchestrator.replication.listcache import Block, DirCache, read_dir
-from dr_orchestrator.replication.replicator import Options, replicate
+from dr_orchestrator.replication.replicator import Options, Replicator, replicate
 from dr_orchestrator.storage.local import LocalBackend
 from tests.unit.replication.synth import FakeGraph, SynthRepo, synth_repo
 
@@ -419,3 +419,45 @@ def test_dry_run_and_deep_write_or_trust_nothing(repo: SynthRepo, tmp_path: Path
     reads.clear()
     replicate(repo.backend, dst, Options(deep=True))
     assert len([r for r in reads if r.startswith("data/")]) >= 2  # both ends read in full
+
+
+def test_an_encoding_is_reused_only_while_nothing_was_recorded_since(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    (root / "index").mkdir(parents=True)
+    (root / "index" / "a").write_bytes(b"1")
+    cache = DirCache(root)
+    listcache.blocks_under(str(root), "index/", cache)
+    first = cache.encode()
+    assert cache.encode() is first  # nothing new: the same bytes, not encoded twice
+    settle()
+    (root / "index" / "b").write_bytes(b"22")
+    listcache.blocks_under(str(root), "index/", cache)  # records the directory read again
+    cache.save()
+    again = DirCache(root).old("index")
+    assert again is not None and dict(zip(again.names, again.sizes, strict=True)) == {"a": 1, "b": 2}
+
+
+def test_target_directories_read_during_the_barrier_are_seen_again_when_they_change_later(
+        repo: SynthRepo, tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replicator._meanwhile reads the target's data/ while the data phase's barrier runs;
+    a file removed after that read (here: by someone else) is still missing for the next run."""
+    dst = LocalBackend(tmp_path / "dst")
+    warm(repo, dst)
+    before = set(repo.contents)
+    repo.add_snapshot(n_packs=2)
+    victim = sorted(k for k in set(repo.contents) - before if k.startswith("data/"))[0]
+    real = Replicator._meanwhile
+    seen: list[bool] = []
+
+    def meanwhile_then_remove(self: Replicator) -> None:
+        reads.clear()
+        real(self)
+        seen.append(victim.rsplit("/", 1)[0] in reads)  # its directory was read now
+        settle()
+        (dst.root / victim).unlink()
+    monkeypatch.setattr(Replicator, "_meanwhile", meanwhile_then_remove)
+    assert replicate(repo.backend, dst).ok and seen == [True]
+    monkeypatch.setattr(Replicator, "_meanwhile", real)
+    settle()
+    again = replicate(repo.backend, dst)
+    assert again.counters.objects_copied == 1 and (dst.root / victim).is_file()

@@ -39,6 +39,7 @@ def password_from_env() -> str | None:
 
 @dataclass
 class ClassReplication:
+    """One data class replicated from its source site to one target site."""
     data_class: str
     source_site: str
     target_site: str
@@ -51,6 +52,7 @@ class ClassReplication:
 
 @dataclass
 class RunbookReplication:
+    """Every (data class, target site) replication a `dro replicate RUNBOOK` ran."""
     results: list[ClassReplication] = field(default_factory=list)
 
     @property

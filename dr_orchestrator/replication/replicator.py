@@ -62,6 +62,7 @@ class _NoProgress:
 
 @dataclass
 class Options:
+    """How a replication runs (see `dro replicate --help` for the user-facing ones)."""
     dry_run: bool = False
     workers: int = 8
     bandwidth: int | None = None  # bytes/s for all threads together

@@ -41,6 +41,7 @@ class Counters:
 
 @dataclass
 class ReplicationReport:
+    """What one replication (or repair) did; `--json` prints to_dict()."""
     source: str
     target: str
     dry_run: bool = False

@@ -65,6 +65,7 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Result:
+    """The outcome of copying one object."""
     key: str
     outcome: Outcome
     size: int = 0

@@ -21,6 +21,7 @@ from dr_orchestrator.errors import InvalidKey
 
 @dataclass(frozen=True)
 class ObjectInfo:
+    """One object as a listing or a stat reports it."""
     key: str
     size: int
     modified: datetime | None = None
@@ -32,6 +33,7 @@ class ObjectInfo:
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What a backend's provider can do; callers pick their strategy from it."""
     server_side_copy: bool = False  # copy_from() without bytes flowing through us
     conditional_put: bool = False  # if_absent enforced by the server, not check-then-put
     object_lock: bool = False  # retention that even the owner cannot shorten

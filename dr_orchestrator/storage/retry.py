@@ -44,6 +44,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long a transient storage error is retried."""
     attempts: int = 6  # total tries, the first included
     base_delay: float = 0.2  # seconds; the cap doubles from here each attempt
     max_delay: float = 10.0

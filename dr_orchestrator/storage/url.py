@@ -29,6 +29,7 @@ SCHEMES = ("file", "s3", "gs", "az", "sftp")
 
 @dataclass(frozen=True)
 class StorageURL:
+    """A parsed location URL (see registry.py for the schemes)."""
     scheme: str
     netloc: str  # bucket (s3, gs), account (az), [user@]host[:port] (sftp), "" (file)
     path: str  # everything after netloc, without the leading '/' (file: the full path)

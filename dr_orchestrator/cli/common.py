@@ -36,6 +36,15 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def human_size(n: float) -> str:
+    """Bytes for people: 512 B, 1.5 KiB, 3.2 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return str(n)
+
+
 def render_error(exc: DRError) -> None:
     _err().print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True, soft_wrap=True)
     if exc.hint:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from dr_orchestrator.cli import common
-from dr_orchestrator.cli.common import print_json
+from dr_orchestrator.cli.common import human_size, print_json
 from dr_orchestrator.errors import BadInput, DRError, IntegrityError
 from dr_orchestrator.replication.report import ReplicationReport
 
@@ -105,20 +105,12 @@ def options(bandwidth: str | None, dry_run: bool, workers: int, verify: str, dee
                    verify=verify, deep=deep, mirror_deletes=not keep_deleted, progress=progress)
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return str(n)
-
-
 def render(title: str, rep: ReplicationReport) -> None:
     c = rep.counters
     verb = "would copy" if rep.dry_run else "copied"
     done = rep.to_copy if rep.dry_run else c.objects_copied
     nbytes = rep.to_copy_bytes if rep.dry_run else rep.bytes_transferred
-    common.console.print(f"[bold]{title}[/]: {verb} {done} object(s), {_size(nbytes)} "
+    common.console.print(f"[bold]{title}[/]: {verb} {done} object(s), {human_size(nbytes)} "
                          f"({c.objects_server_side} server-side, {c.objects_streamed} streamed; "
                          f"{rep.already_present} already there) in {rep.seconds:.1f}s", highlight=False)
     if rep.snapshots_copied or rep.snapshots_new:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dr_orchestrator.cli.common import err_console, print_json
+from dr_orchestrator.cli.common import err_console, human_size, print_json
 from dr_orchestrator.errors import BadInput
 
 if TYPE_CHECKING:
@@ -69,14 +69,6 @@ def _progress(label: str, as_json: bool) -> Iterator[_Bar | None]:
 
 def _open(repo: str | None, password_file: str | None) -> Any:
     return app.open_repo(app.repo_url(repo), app.read_password(password_file))
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return str(n)
 
 
 def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists the area's commands
@@ -160,9 +152,9 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
             print_json(snap.to_json())
             return
         s = snap.summary
-        console.print(f"snapshot {snap.short_id} saved: {s['files']} files, {_size(s['bytes'])}; "
+        console.print(f"snapshot {snap.short_id} saved: {s['files']} files, {human_size(s['bytes'])}; "
                       f"new {s['files_new']}, changed {s['files_changed']}, unmodified {s['files_unmodified']}; "
-                      f"added {_size(s['bytes_new'])} in {s['duration_s']:.1f}s")
+                      f"added {human_size(s['bytes_new'])} in {s['duration_s']:.1f}s")
         for e in s.get("errors", []):
             err_console.print(f"[yellow]warning:[/] {e}", highlight=False)
 
@@ -179,7 +171,7 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
         for s in snaps:
             t.add_row(s.short_id, s.time.strftime("%Y-%m-%d %H:%M:%S"), s.hostname, ",".join(s.tags),
                       "\n".join(s.paths + list(s.streams)), str(s.summary.get("files", "")),
-                      _size(s.summary.get("bytes", 0)))
+                      human_size(s.summary.get("bytes", 0)))
         console.print(t)
 
     @app_.command("ls")
@@ -223,7 +215,7 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
             print_json(rep.to_json())
             return
         console.print(f"restored snapshot {snap.short_id}: {rep.files} files, {rep.dirs} dirs, "
-                      f"{_size(rep.bytes)} in {rep.duration_s:.1f}s to {rep.target}")
+                      f"{human_size(rep.bytes)} in {rep.duration_s:.1f}s to {rep.target}")
         for w in rep.warnings:
             err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
 
@@ -247,7 +239,7 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
             print_json(rep.to_json())
         else:
             console.print(f"{rep.snapshots} snapshots, {rep.packs} packs, {rep.blobs} blobs; read "
-                          f"{rep.packs_read} packs ({_size(rep.bytes_read)}) in {rep.duration_s:.1f}s; "
+                          f"{rep.packs_read} packs ({human_size(rep.bytes_read)}) in {rep.duration_s:.1f}s; "
                           f"{rep.unreferenced_packs} unreferenced packs")
             if rep.ok:
                 console.print("[green]no errors[/]")
@@ -284,7 +276,7 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
             console.print(f"{'would remove' if dry_run else 'remove'} {s.short_id} {s.time:%Y-%m-%d %H:%M}")
         if "prune" in out:
             console.print(f"pruned: {out['prune']['packs_deleted']} packs deleted, "
-                          f"{out['prune']['packs_repacked']} repacked, {_size(out['prune']['bytes_freed'])} freed")
+                          f"{out['prune']['packs_repacked']} repacked, {human_size(out['prune']['bytes_freed'])} freed")
 
     @app_.command("prune")
     def prune_cmd(dry_run: bool = typer.Option(False, "--dry-run"), repo: str = REPO, password_file: str = PWFILE,
@@ -297,7 +289,7 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
             print_json(rep.to_json())
             return
         console.print(f"{'would delete' if dry_run else 'deleted'} {rep.packs_deleted} packs, repacked "
-                      f"{rep.packs_repacked}, {_size(rep.bytes_freed)} freed; {rep.blobs_live} blobs live")
+                      f"{rep.packs_repacked}, {human_size(rep.bytes_freed)} freed; {rep.blobs_live} blobs live")
 
     @app_.command("unlock")
     def unlock(remove_all: bool = typer.Option(False, "--remove-all", help="Also remove live locks."),

@@ -13,26 +13,8 @@ import sys
 
 from dr_orchestrator.cli import quick
 from dr_orchestrator.cli.common import render_error, render_issues
+from dr_orchestrator.cli.quick import command_of
 from dr_orchestrator.errors import DRError, ValidationFailed
-
-# Each top-level command and the module of `dr_orchestrator.cli` that registers it, in the
-# order `dro --help` lists them. A run imports only the module of the command it runs: the
-# command modules import their areas (drill, repository, rich tables…), and paying for all
-# of them on every start was a large share of a short command such as `dro plan`.
-COMMANDS: dict[str, str] = {
-    "validate": "runbook", "schema": "runbook",
-    "plan": "plan", "graph": "plan",
-    "storage": "storage",
-    "repo": "repo", "backup": "repo", "snapshots": "repo", "ls": "repo", "diff": "repo",
-    "restore": "repo", "verify": "repo", "forget": "repo", "prune": "repo", "unlock": "repo",
-    "replicate": "replication", "repair": "replication", "status": "replication",
-    "schedule": "replication",
-    "failover": "execution", "rebuild": "execution", "failback": "execution",
-    "resume": "execution", "runs": "execution", "show": "execution",
-    "drill": "drill", "history": "drill",
-    "terraform": "terraform",
-}
-
 
 # Commands that only read files and print. When one is done nothing is left to clean up,
 # and tearing the interpreter down — freeing a 10,000-service runbook and its plan object by
@@ -44,16 +26,6 @@ QUICK_EXIT = frozenset({"validate", "schema", "plan", "graph"})
 # atexit callbacks (logging's flush, pending weakref.finalize cleanups) and then leave with
 # os._exit — only when no other thread and no child process is left to wait for.
 QUICK_EXIT_WHEN_IDLE = frozenset({"replicate"})
-
-
-def command_of(args: list[str]) -> str | None:
-    return next((a for a in args if not a.startswith("-")), None)
-
-
-def modules_for(args: list[str]) -> list[str]:
-    """The module of the command in `args`, or every module (help, unknown command)."""
-    command = command_of(args)
-    return [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +74,7 @@ def _run(args: list[str]) -> int:
             code = root.run(args)
         if code:
             return _exit(code)
+        sys.stdout.flush()  # here, where a reader that left is handled (below), not at exit
     except ValidationFailed as exc:
         render_issues(exc.issues)
         render_error(exc)
@@ -111,10 +84,10 @@ def _run(args: list[str]) -> int:
         return _exit(exc.exit_code)
     except KeyboardInterrupt:
         return _exit(130)
-    except BrokenPipeError:  # `dro ls … | head`: the reader left; say nothing more
+    except BrokenPipeError:  # `dro … --json | head -c0`: the reader left; say nothing more
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return _exit(141)
+        return _exit(1)  # as typer exits when a command it runs meets a closed pipe
     return _exit(0)
 
 

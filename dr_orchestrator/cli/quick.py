@@ -11,8 +11,10 @@ line to `run()` below:
   function the typer command calls;
 - anything else returns None and goes to typer as before: `--help`, an unknown or
   misspelt option, a missing or bad value (typer's message names the option), `--`,
-  a value that itself starts with '-', a second positional argument. So typer stays the
-  only judge of bad input and the only author of help and usage errors.
+  a separate value that itself starts with '-' (`--to -x`; `--to=-x` is read here, as
+  click reads it), a short option with `=` (`-c=db`: click's value is "=db"), a second
+  positional argument. So typer stays the only judge of bad input and the only author of
+  help and usage errors.
 
 The table below must say what cli/replication.py declares; tests/unit/test_cli_quick.py
 compares the two option by option and parses sample command lines both ways.
@@ -76,8 +78,8 @@ def parse(args: list[str], command: Command) -> dict[str, Any] | None:
         if not arg.startswith("-") or arg == "-":
             positional.append(arg)
             continue
-        name, eq, value = arg.partition("=")
-        opt = options.get(name)
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        opt = options.get(name)  # click splits `=` off long options only: `-c=db` is typer's
         if opt is None:
             return None
         if opt.kind == FLAG:
@@ -103,6 +105,11 @@ def parse(args: list[str], command: Command) -> dict[str, Any] | None:
         return None
     params.update(zip(command.arguments, positional, strict=False))
     return params
+
+
+def command_of(args: list[str]) -> str | None:
+    """The command word of a `dro` command line (the first argument not an option)."""
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def _replicate(params: dict[str, Any]) -> None:

@@ -135,8 +135,8 @@ def render(title: str, rep: ReplicationReport) -> None:
 
 
 def exit_for(reports: list[ReplicationReport]) -> None:
-    # DRErrors, not typer.Exit: main() runs the app with standalone_mode=False, where a
-    # typer.Exit code is returned rather than raised and would be lost.
+    # DRErrors, not typer.Exit: cli/main.py turns them into a message, a hint and the exit
+    # code on both paths (typer's, which runs with standalone_mode=False, and cli/quick.py's).
     corrupt = sum(len(r.source_corrupt) + len(r.unrecoverable) for r in reports)
     if corrupt:
         raise IntegrityError(f"{corrupt} damaged object(s) found (see above); they were not propagated",

@@ -10,8 +10,33 @@ import typer
 from click.exceptions import ClickException, UsageError
 
 from dr_orchestrator import __version__
-from dr_orchestrator.cli.main import modules_for
+from dr_orchestrator.cli.quick import command_of
 from dr_orchestrator.errors import EXIT_BAD_INPUT
+
+# Each top-level command and the module of `dr_orchestrator.cli` that registers it, in the
+# order `dro --help` lists them. A run imports only the module of the command it runs: the
+# command modules import their areas (drill, repository, rich tables…), and paying for all
+# of them on every start was a large share of a short command such as `dro plan`.
+COMMANDS: dict[str, str] = {
+    "validate": "runbook", "schema": "runbook",
+    "plan": "plan", "graph": "plan",
+    "storage": "storage",
+    "repo": "repo", "backup": "repo", "snapshots": "repo", "ls": "repo", "diff": "repo",
+    "restore": "repo", "verify": "repo", "forget": "repo", "prune": "repo", "unlock": "repo",
+    "replicate": "replication", "repair": "replication", "status": "replication",
+    "schedule": "replication",
+    "failover": "execution", "rebuild": "execution", "failback": "execution",
+    "resume": "execution", "runs": "execution", "show": "execution",
+    "drill": "drill", "history": "drill",
+    "terraform": "terraform",
+}
+
+
+def modules_for(args: list[str]) -> list[str]:
+    """The module of the command in `args`, or every module (help, unknown command)."""
+    command = command_of(args)
+    return [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+
 
 app = typer.Typer(
     name="dro",

@@ -1,4 +1,4 @@
-"""The lazy command table of `dro` (cli/main.COMMANDS) matches what the modules register."""
+"""The lazy command table of `dro` (cli/root.COMMANDS) matches what the modules register."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-from dr_orchestrator.cli import main
+from dr_orchestrator.cli import root
 
 
 def registered_by(module: str) -> set[str]:
@@ -17,20 +17,20 @@ def registered_by(module: str) -> set[str]:
 
 
 def test_every_command_is_in_the_table_with_the_module_that_registers_it() -> None:
-    modules = set(main.COMMANDS.values())
+    modules = set(root.COMMANDS.values())
     by_module = {module: registered_by(module) for module in modules}
     for module, commands in by_module.items():
         assert commands, module
         for command in commands:
-            assert main.COMMANDS.get(command) == module, f"{command!r} (registered by cli/{module}.py)"
+            assert root.COMMANDS.get(command) == module, f"{command!r} (registered by cli/{module}.py)"
     listed = {command for commands in by_module.values() for command in commands}
-    assert set(main.COMMANDS) == listed  # no stale entries either
+    assert set(root.COMMANDS) == listed  # no stale entries either
 
 
 def test_a_run_registers_only_its_command_module_and_help_registers_all() -> None:
-    everything = list(dict.fromkeys(main.COMMANDS.values()))
-    assert main.modules_for(["plan", "x.yaml", "--format", "json"]) == ["plan"]
-    assert main.modules_for(["--version"]) == everything
-    assert main.modules_for(["--help"]) == everything
-    assert main.modules_for([]) == everything
-    assert main.modules_for(["no-such-command"]) == everything
+    everything = list(dict.fromkeys(root.COMMANDS.values()))
+    assert root.modules_for(["plan", "x.yaml", "--format", "json"]) == ["plan"]
+    assert root.modules_for(["--version"]) == everything
+    assert root.modules_for(["--help"]) == everything
+    assert root.modules_for([]) == everything
+    assert root.modules_for(["no-such-command"]) == everything

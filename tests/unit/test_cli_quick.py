@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import random
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -11,6 +14,8 @@ import typer
 
 from dr_orchestrator.cli import quick
 from dr_orchestrator.cli import replication as replication_cli
+from dr_orchestrator.storage.local import LocalBackend
+from tests.unit.replication.synth import synth_repo
 
 
 def replicate_command() -> click.Command:
@@ -51,6 +56,7 @@ READABLE = [
     ["--bandwidth-limit", "50MiB", "--workers", "+4", "--workers", " 16 ", "r.yaml"],
     ["--from", "", "--to", "x", "--json", "--json"],
     ["-", "--workers=0"],
+    ["--from=-x", "--to=", "a=b"],
 ]
 
 
@@ -73,6 +79,7 @@ LEFT_TO_TYPER = [
     ["--", "r.yaml"],
     ["a.yaml", "b.yaml"],
     ["-cdb"],
+    ["-c=db"],  # click: short options take no `=`; the value would be "=db"
     ["--verif", "content"],
 ]
 
@@ -94,3 +101,25 @@ def test_bad_input_still_gets_typers_message_and_exit_2() -> None:
                          check=False)
     assert out.returncode == 2
     assert "No such option '--wokers'. Did you mean '--workers'?" in out.stderr
+
+
+def test_a_reader_that_leaves_gets_the_same_exit_code_on_both_paths(tmp_path: Path) -> None:
+    """`dro replicate … --json | head -c0`: typer exits 1 on a closed pipe; so does the quick path."""
+    synth_repo(LocalBackend(tmp_path / "src"), snapshots=1, packs=2, rng=random.Random(5))
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "DRO_STATE_DIR": str(tmp_path / "state"),
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    codes = []
+    for i, tail in enumerate(([], ["--"])):  # a trailing `--` is left to typer
+        cmd = [sys.executable, "-m", "dr_orchestrator.cli.main", "replicate", "--from", f"file://{tmp_path}/src",
+               "--to", f"file://{tmp_path}/dst{i}", "--json", *tail]
+        read, write = os.pipe()
+        os.close(read)  # nobody will read the report
+        try:
+            out = subprocess.run(cmd, stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=120,
+                                 check=False)
+        finally:
+            os.close(write)
+        assert (tmp_path / f"dst{i}" / "config").is_file(), out.stderr  # the work was done
+        assert "Traceback" not in out.stderr
+        codes.append(out.returncode)
+    assert codes == [1, 1]

@@ -42,8 +42,8 @@ from dr_orchestrator.replication.listing import InSync, Listing
 from dr_orchestrator.replication.localfast import local_stats, sweep_stale_temps, syncfs_dir
 from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
-from dr_orchestrator.replication.transfer import Outcome, Result, Transfer
-from dr_orchestrator.replication.workers import in_background, run_parallel
+from dr_orchestrator.replication.transfer import DIRECT_THREADS, Outcome, Result, Transfer
+from dr_orchestrator.replication.workers import in_background, interleaved, run_parallel
 from dr_orchestrator.storage.base import Backend, ObjectInfo
 
 
@@ -218,10 +218,11 @@ class Replicator:
 
     def _meanwhile(self) -> None:
         """Part of _save_caches's work, done while the data phase's barrier waits on the disk
-        (it needs nothing from the barrier; a failed run wastes it): the source's cache will
-        not change any more, so it is encoded now; the target's data/ directories are final,
-        so they are read now, and at the end only those that changed since cost more than a
-        stat (or that changed just before they were read: listcache's racy rule)."""
+        (it needs nothing from the barrier; a run that fails later wastes it): the source's
+        cache will not change any more, so it is encoded now; the target's data/ directories
+        are written, so they are read now, and at the end only those that changed since
+        (mirrored deletes) cost more than a stat (or that changed just before they were read:
+        listcache's racy rule)."""
         src, tgt = self._src_cache, self._tgt_cache
         if src is not None and src is not tgt and src.changed:
             src.encode()
@@ -302,8 +303,8 @@ class Replicator:
                 for res in self._copy_all(ahead(), stage=True):
                     self._staged[res.key] = res
             confirmed = self._confirm(copied, {i.key: i for i in batch})
-            if ahead is not None:  # the data phase: its objects are all written
-                self._meanwhile()
+            if ahead is not None and not self.opt.stop.is_set() and not self.report.failed:
+                self._meanwhile()  # the data phase went well: its objects are all written
             return confirmed
         finally:
             barrier_done()
@@ -319,13 +320,19 @@ class Replicator:
             return self.transfer.copy_with_helpers(batch, stage=stage)
         if self.transfer.local_pair:
             # Dir → dir in this process: the Python around each system call shares one GIL.
-            # Small objects: one thread, here (160 of 0.5-64 KiB: 23-29 ms, two threads and
-            # this one consuming: 30-38 ms). Objects of DIRECT_MIN or more mostly wait on
-            # the disk (O_DIRECT): two overlap.
-            big = self.transfer.local_writer is not None and self.transfer.local_writer.direct \
-                and batch[0].size >= localfast.DIRECT_MIN  # biggest first
-            threads = min(self.opt.workers, 2, len(batch)) if big else 1
-            return run_parallel(batch, copy, threads, self.opt.stop, chunk=8)
+            # Small objects: copied here, by this thread (160 of 0.5-64 KiB: 23-29 ms; two
+            # threads and this one consuming their results: 30-38 ms). Objects of DIRECT_MIN
+            # or more mostly wait on the disk (O_DIRECT): two threads take them one at a
+            # time meanwhile, as in a helper batch (Transfer.copy_with_helpers).
+            writer = self.transfer.local_writer
+            big_min = localfast.DIRECT_MIN if writer is not None and writer.direct else float("inf")
+            n_big = sum(1 for i in batch if i.size >= big_min)  # biggest first: the first n_big
+            here = run_parallel(batch[n_big:], copy, 1, self.opt.stop)
+            if not n_big:
+                return here
+            threads = min(self.opt.workers, DIRECT_THREADS, n_big)
+            big = run_parallel(batch[:n_big], copy, threads, self.opt.stop, name="dro-direct")
+            return interleaved(here, big) if n_big < len(batch) else big
         return self._parallel(batch, copy, chunk=8)
 
     def _publish(self, batch: list[ObjectInfo]) -> Iterator[Result]:

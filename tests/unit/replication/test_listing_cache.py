@@ -461,3 +461,16 @@ def test_target_directories_read_during_the_barrier_are_seen_again_when_they_cha
     settle()
     again = replicate(repo.backend, dst)
     assert again.counters.objects_copied == 1 and (dst.root / victim).is_file()
+
+
+def test_forget_also_makes_the_next_encoding_new(repo: SynthRepo, tmp_path: Path) -> None:
+    dst = LocalBackend(tmp_path / "dst")
+    replicate(repo.backend, dst)
+    cache = DirCache(dst.root)
+    listcache.blocks_under(str(dst.root), "index/", cache)
+    before = cache.encode()
+    key = next(k for k in repo.contents if k.startswith("index/"))
+    cache.forget([key])  # re-sent: its size must be read again, so it leaves the cached block
+    after = cache.encode()
+    assert after is not before and key.rsplit("/", 1)[1].encode() in before
+    assert key.rsplit("/", 1)[1].encode() not in after

@@ -268,3 +268,31 @@ def test_no_temp_files_left(repo: SynthRepo, tmp_path: Path) -> None:
     replicate(repo.backend, dst)
     leftovers = [n for _, _, files in os.walk(dst.root) for n in files if n.startswith(".dro-tmp")]
     assert leftovers == []
+
+
+def test_in_process_copies_small_objects_here_and_big_ones_on_two_threads(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dir → dir batch too small for helper processes: objects of DIRECT_MIN bytes or more
+    (O_DIRECT, mostly waiting on the disk) go to two threads, one at a time; the small ones
+    are copied by the calling thread (threads only fight over the GIL for them)."""
+    from dr_orchestrator.replication import localfast, transfer
+
+    src = synth_repo(LocalBackend(tmp_path / "src"), snapshots=1, packs=3, size=localfast.DIRECT_MIN + 100,
+                     rng=random.Random(3))
+    src.add_snapshot(n_packs=12, size=2048, rng=random.Random(4))
+    by_thread: dict[str, set[int]] = {}
+    real = transfer.Transfer.copy
+
+    def copy(self: transfer.Transfer, info, *, stage: bool = False):  # type: ignore[no-untyped-def]
+        if layout.kind_of(info.key) is layout.Kind.DATA:
+            by_thread.setdefault(threading.current_thread().name, set()).add(info.size)
+            if info.size >= localfast.DIRECT_MIN:
+                threading.Event().wait(0.05)  # as if waiting on the disk: the other thread takes the next
+        return real(self, info, stage=stage)
+    monkeypatch.setattr(transfer.Transfer, "copy", copy)
+    rep = replicate(src.backend, LocalBackend(tmp_path / "dst"))
+    assert rep.ok and stored_objects(LocalBackend(tmp_path / "dst")) == src.contents
+    small = by_thread.pop(threading.current_thread().name)
+    assert small and max(small) < localfast.DIRECT_MIN
+    assert len(by_thread) == 2 and all(n.startswith("dro-direct") for n in by_thread)  # the big ones
+    assert all(min(sizes) >= localfast.DIRECT_MIN for sizes in by_thread.values())

@@ -10,7 +10,7 @@ helpers, each copying with the same code and checks as a thread would
 parent feeds them keys over a pipe and gets one line back per key; it still confirms
 every copy at the target and makes each phase durable (syncfs covers the helpers'
 writes: same file system). Objects of localfast.DIRECT_MIN bytes or more stay in the
-parent (Transfer.copy_with_helpers): written with O_DIRECT they mostly wait on the disk.
+parent (Transfer.copy_local_pair): written with O_DIRECT they mostly wait on the disk.
 
 Protocol, one line per key each way (keys never hold a tab or a newline: validate_key):
     parent → helper:  <key> | stage TAB <key> … then an empty line (the end of a hand-off:

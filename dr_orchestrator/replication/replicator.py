@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dr_orchestrator.errors import BadInput, DRError, ObjectNotFound
-from dr_orchestrator.replication import layout, listcache, listing, localfast, retention
+from dr_orchestrator.replication import layout, listcache, listing, retention
 from dr_orchestrator.replication.graph import SnapshotFilter, SnapshotGraph
 from dr_orchestrator.replication.layout import Kind
 from dr_orchestrator.replication.listcache import DirCache
@@ -42,8 +42,8 @@ from dr_orchestrator.replication.listing import InSync, Listing
 from dr_orchestrator.replication.localfast import local_stats, sweep_stale_temps, syncfs_dir
 from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
-from dr_orchestrator.replication.transfer import DIRECT_THREADS, Outcome, Result, Transfer
-from dr_orchestrator.replication.workers import in_background, interleaved, run_parallel
+from dr_orchestrator.replication.transfer import Outcome, Result, Transfer
+from dr_orchestrator.replication.workers import in_background, run_parallel
 from dr_orchestrator.storage.base import Backend, ObjectInfo
 
 
@@ -316,23 +316,9 @@ class Replicator:
         # on small ones, which spread evenly over the threads. A few at a time per thread.
         batch = sorted(batch, key=lambda i: i.size, reverse=True)
         copy = functools.partial(self.transfer.copy, stage=True) if stage else self.transfer.copy
-        if self.transfer.use_helpers(batch, self.opt.workers):  # many objects dir → dir: processes
-            return self.transfer.copy_with_helpers(batch, stage=stage)
-        if self.transfer.local_pair:
-            # Dir → dir in this process: the Python around each system call shares one GIL.
-            # Small objects: copied here, by this thread (160 of 0.5-64 KiB: 23-29 ms; two
-            # threads and this one consuming their results: 30-38 ms). Objects of DIRECT_MIN
-            # or more mostly wait on the disk (O_DIRECT): two threads take them one at a
-            # time meanwhile, as in a helper batch (Transfer.copy_with_helpers).
-            writer = self.transfer.local_writer
-            big_min = localfast.DIRECT_MIN if writer is not None and writer.direct else float("inf")
-            n_big = sum(1 for i in batch if i.size >= big_min)  # biggest first: the first n_big
-            here = run_parallel(batch[n_big:], copy, 1, self.opt.stop)
-            if not n_big:
-                return here
-            threads = min(self.opt.workers, DIRECT_THREADS, n_big)
-            big = run_parallel(batch[:n_big], copy, threads, self.opt.stop, name="dro-direct")
-            return interleaved(here, big) if n_big < len(batch) else big
+        if self.transfer.local_pair:  # helper processes for a big batch (localproc.py)
+            return self.transfer.copy_local_pair(batch, stage=stage, workers=self.opt.workers,
+                                                 helpers=self.transfer.use_helpers(batch, self.opt.workers))
         return self._parallel(batch, copy, chunk=8)
 
     def _publish(self, batch: list[ObjectInfo]) -> Iterator[Result]:

@@ -15,7 +15,6 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,23 +36,28 @@ def password_from_env() -> str | None:
     return os.environ.get(PASSWORD_ENV) or None
 
 
-@dataclass
 class ClassReplication:
     """One data class replicated from its source site to one target site."""
-    data_class: str
-    source_site: str
-    target_site: str
-    report: ReplicationReport
+
+    def __init__(self, data_class: str, source_site: str, target_site: str, report: ReplicationReport) -> None:
+        self.data_class = data_class
+        self.source_site = source_site
+        self.target_site = target_site
+        self.report = report
+
+    def __repr__(self) -> str:
+        return f"ClassReplication({self.data_class!r}, {self.source_site!r} → {self.target_site!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"data_class": self.data_class, "source_site": self.source_site,
                 "target_site": self.target_site, **self.report.to_dict()}
 
 
-@dataclass
 class RunbookReplication:
     """Every (data class, target site) replication a `dro replicate RUNBOOK` ran."""
-    results: list[ClassReplication] = field(default_factory=list)
+
+    def __init__(self, results: list[ClassReplication] | None = None) -> None:
+        self.results: list[ClassReplication] = [] if results is None else results
 
     @property
     def ok(self) -> bool:
@@ -115,8 +119,8 @@ def replicate_data_class(runbook: Runbook, data_class: str, *, to: Sequence[str]
     for site in sites:
         target = _open(runbook, site, data_class)
         graph, snap_filter, _ = _graph_and_filter(source, target, password, dc.verify_before_replicate)
-        opts = replace(base or Options(), graph=graph, snapshot_filter=snap_filter,
-                       retain_until=retain_until(target, dc.immutable_for, now))
+        opts = (base or Options()).replace(graph=graph, snapshot_filter=snap_filter,
+                                           retain_until=retain_until(target, dc.immutable_for, now))
         report = Replicator(source, target, opts).run()
         if not report.dry_run:
             record_stats(data_class, site, report)
@@ -149,7 +153,7 @@ def replicate_urls(source_url: str, target_url: str, *, password: str | None = N
                    base: Options | None = None) -> ReplicationReport:
     source, target = open_backend(source_url), open_backend(target_url)
     graph, _, _ = _graph_and_filter(source, target, password, False)
-    return Replicator(source, target, replace(base or Options(), graph=graph)).run()
+    return Replicator(source, target, (base or Options()).replace(graph=graph)).run()
 
 
 def repair(repo_url: str, from_url: str, *, base: Options | None = None) -> ReplicationReport:
@@ -157,7 +161,7 @@ def repair(repo_url: str, from_url: str, *, base: Options | None = None) -> Repl
     hashed; missing or damaged ones are copied (verified) from the replica. Nothing is
     deleted. Damaged objects the replica lacks too are reported as unrecoverable."""
     damaged, replica = open_backend(repo_url), open_backend(from_url)
-    opts = replace(base or Options(), deep=True, mirror_deletes=False)
+    opts = (base or Options()).replace(deep=True, mirror_deletes=False)
     rp = Replicator(replica, damaged, opts)
     report = rp.run()
     replica_keys = {i.key for i in replica.list("")}

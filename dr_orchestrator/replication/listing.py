@@ -14,7 +14,6 @@ for each of them was most of a no-change run's time. `InSync` says what was left
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from dr_orchestrator.errors import ObjectNotFound
 from dr_orchestrator.replication import layout
@@ -81,15 +80,17 @@ def refresh_local(backend: Backend, cache: DirCache, kinds: Iterable[Kind] = lay
 PAIRED = (Kind.INDEX, Kind.DATA)
 
 
-@dataclass
 class InSync:
     """Objects present at both ends with the same size, left out of both listings."""
 
-    count: int = 0
-    nbytes: int = 0
-    _parts: list[tuple[str, Iterable[str]]] = field(default_factory=list, repr=False)
+    def __init__(self) -> None:
+        self.count = 0
+        self.nbytes = 0
+        self._parts: list[tuple[str, Iterable[str]]] = []
+        self._blocks: list[Block] = []
 
-    _blocks: list[Block] = field(default_factory=list, repr=False)
+    def __repr__(self) -> str:
+        return f"InSync(count={self.count}, nbytes={self.nbytes})"
 
     def add(self, rel: str, names: Iterable[str], count: int, nbytes: int) -> None:
         self._parts.append((rel, names))

@@ -21,7 +21,6 @@ files of a writer that was killed are removed by sweep_stale_temps() on a later 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import fcntl
 import functools
@@ -38,7 +37,7 @@ from typing import Any, BinaryIO
 
 from dr_orchestrator.replication.listcache import TMP_PREFIX as _TMP_PREFIX  # LocalBackend's listing skips it
 from dr_orchestrator.replication.listcache import Block, DirCache, blocks_under
-from dr_orchestrator.storage.base import Backend, ObjectInfo, validate_key
+from dr_orchestrator.storage.base import EMPTY_MAPPING, Backend, ObjectInfo, validate_key
 
 
 def local_root(backend: Backend) -> Path | None:
@@ -72,14 +71,8 @@ def local_stats(root: Path, keys: Iterable[str]) -> list[ObjectInfo]:
     return infos_of("", found) if found else []
 
 
-_new = object.__new__
-
-
 def infos(block: Block, names: Iterable[str] | None = None) -> list[ObjectInfo]:
     """ObjectInfo of a block's files (or of `names` among them, sizes from the block)."""
-    # ObjectInfo(...) through the frozen dataclass __init__ costs ~3 µs (a __setattr__ per
-    # field); filling __dict__ directly gives the same object (same fields, same defaults)
-    # in a third of that: this runs once per listed object on both sides.
     if names is None:
         pairs: Iterable[tuple[str, int]] = zip(block.names, block.sizes, strict=True)
     else:
@@ -88,25 +81,18 @@ def infos(block: Block, names: Iterable[str] | None = None) -> list[ObjectInfo]:
     return infos_of(block.rel + "/", pairs)
 
 
+# ObjectInfo(key, size) goes through the NamedTuple's Python __new__ (~1 µs); building the
+# tuple directly gives the same object in 0.4 µs: this runs once per listed object on both
+# sides. Only while ObjectInfo has exactly these fields (else: the plain constructor).
+_tuple_new = tuple.__new__
+_FAST = ObjectInfo._fields == ("key", "size", "modified", "etag", "checksums", "retain_until")
+
+
 def infos_of(pre: str, pairs: Iterable[tuple[str, int]]) -> list[ObjectInfo]:
     """ObjectInfo of the objects `pairs` (name, size); their keys are `pre` + name."""
-    out: list[ObjectInfo] = []
-    append = out.append
     if _FAST:
-        for name, size in pairs:
-            info = _new(ObjectInfo)
-            info.__dict__.update(key=pre + name, size=size, modified=None, etag=None, checksums={},
-                                 retain_until=None)
-            append(info)
-    else:  # ObjectInfo changed shape: the plain constructor is always right
-        for name, size in pairs:
-            append(ObjectInfo(key=pre + name, size=size))
-    return out
-
-
-_FAST = {f.name for f in dataclasses.fields(ObjectInfo)} == {"key", "size", "modified", "etag", "checksums",
-                                                            "retain_until"} and not hasattr(ObjectInfo,
-                                                                                             "__slots__")
+        return [_tuple_new(ObjectInfo, (pre + name, size, None, None, EMPTY_MAPPING, None)) for name, size in pairs]
+    return [ObjectInfo(key=pre + name, size=size) for name, size in pairs]
 
 
 class LocalReplicaWriter:

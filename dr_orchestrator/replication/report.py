@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
+# Plain classes, not dataclasses: `dro replicate` imports this module on every start
+# (storage/base.py says what dataclasses cost there).
 
-@dataclass
+
 class Counters:
     """Thread-safe byte/object counters updated by the transfer threads."""
 
-    objects_copied: int = 0
-    objects_server_side: int = 0
-    objects_streamed: int = 0
-    bytes_streamed: int = 0  # bytes that flowed through this process source → target
-    bytes_server_side: int = 0  # bytes the providers copied without us
-    bytes_verify_read: int = 0  # bytes read back only to check a content hash
-    objects_verified: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    def __init__(self) -> None:
+        self.objects_copied = 0
+        self.objects_server_side = 0
+        self.objects_streamed = 0
+        self.bytes_streamed = 0  # bytes that flowed through this process source → target
+        self.bytes_server_side = 0  # bytes the providers copied without us
+        self.bytes_verify_read = 0  # bytes read back only to check a content hash
+        self.objects_verified = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Counters({self.to_dict()})"
 
     def add(self, **deltas: int) -> None:
         with self._lock:
@@ -39,32 +44,36 @@ class Counters:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
-@dataclass
 class ReplicationReport:
     """What one replication (or repair) did; `--json` prints to_dict()."""
-    source: str
-    target: str
-    dry_run: bool = False
-    source_objects: int = 0
-    target_objects_before: int = 0
-    to_copy: int = 0  # objects missing (or bad) at the target when the run started
-    to_copy_bytes: int = 0
-    already_present: int = 0
-    counters: Counters = field(default_factory=Counters)
-    resent_corrupt_target: list[str] = field(default_factory=list)
-    source_corrupt: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    snapshots_new: list[str] = field(default_factory=list)
-    snapshots_copied: list[str] = field(default_factory=list)
-    snapshots_held_back: dict[str, str] = field(default_factory=dict)
-    objects_held_back: list[str] = field(default_factory=list)  # index objects naming a failed pack
-    deleted: list[str] = field(default_factory=list)
-    kept_immutable: list[str] = field(default_factory=list)
-    unrecoverable: list[str] = field(default_factory=list)  # repair: bad here and not at the replica
-    warnings: list[str] = field(default_factory=list)
-    stale_temp_files_removed: int = 0  # left at the target by a killed run (localfast.sweep_stale_temps)
-    stopped: bool = False  # a stop request ended the run early (nothing partial was written)
-    seconds: float = 0.0
+
+    def __init__(self, source: str, target: str, *, dry_run: bool = False) -> None:
+        self.source = source
+        self.target = target
+        self.dry_run = dry_run
+        self.source_objects = 0
+        self.target_objects_before = 0
+        self.to_copy = 0  # objects missing (or bad) at the target when the run started
+        self.to_copy_bytes = 0
+        self.already_present = 0
+        self.counters = Counters()
+        self.resent_corrupt_target: list[str] = []
+        self.source_corrupt: list[str] = []
+        self.failed: dict[str, str] = {}
+        self.snapshots_new: list[str] = []
+        self.snapshots_copied: list[str] = []
+        self.snapshots_held_back: dict[str, str] = {}
+        self.objects_held_back: list[str] = []  # index objects naming a failed pack
+        self.deleted: list[str] = []
+        self.kept_immutable: list[str] = []
+        self.unrecoverable: list[str] = []  # repair: bad here and not at the replica
+        self.warnings: list[str] = []
+        self.stale_temp_files_removed = 0  # left at the target by a killed run (localfast.sweep_stale_temps)
+        self.stopped = False  # a stop request ended the run early (nothing partial was written)
+        self.seconds = 0.0
+
+    def __repr__(self) -> str:
+        return f"ReplicationReport({self.source!r} → {self.target!r}, ok={self.ok}, seconds={self.seconds})"
 
     @property
     def ok(self) -> bool:

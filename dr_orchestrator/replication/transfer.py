@@ -25,13 +25,11 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
-import inspect
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from dr_orchestrator.errors import DRError, IntegrityError, ObjectLocked, ObjectNotFound
 from dr_orchestrator.replication import layout, localfast
@@ -39,7 +37,7 @@ from dr_orchestrator.replication.localfast import LocalReplicaWriter, local_root
 from dr_orchestrator.replication.report import Counters
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.replication.workers import interleaved, run_parallel
-from dr_orchestrator.storage.base import Backend, ObjectInfo, validate_key
+from dr_orchestrator.storage.base import Backend, ObjectInfo, accepts, validate_key
 from dr_orchestrator.storage.retry import unwrap
 
 CHUNK = 1 << 20
@@ -63,8 +61,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """The outcome of copying one object."""
     key: str
     outcome: Outcome
@@ -188,7 +185,7 @@ class Transfer:
         if self.target.url.startswith("file:") or self.source.url.startswith("file:"):
             return False
         # The lock must be set on write; without copy_from(retain_until=) only put() can.
-        return self.retain_until is None or _accepts(self.target.copy_from, "retain_until")
+        return self.retain_until is None or accepts(self.target.copy_from, "retain_until")
 
     # --- one object ------------------------------------------------------------------
 
@@ -222,9 +219,9 @@ class Transfer:
 
     def _copy_server_side(self, info: ObjectInfo) -> bool:
         kwargs: dict[str, Any] = {"retain_until": self.retain_until} if self.retain_until is not None else {}
-        if _accepts(self.target.copy_from, "size"):
+        if accepts(self.target.copy_from, "size"):
             kwargs["size"] = info.size  # the listing knows it: saves the backend a HEAD per object
-        if info.etag and _accepts(self.target.copy_from, "etag"):
+        if info.etag and accepts(self.target.copy_from, "etag"):
             kwargs["etag"] = info.etag  # the backend checks its copy against the source's ETag/checksum
         try:
             copied = self.target.copy_from(self.source, info.key, info.key, **kwargs)
@@ -394,16 +391,3 @@ def _read_source(f: BinaryIO, n: int, where: str, key: str) -> bytes:
         raise
     except IntegrityError as exc:  # the provider's own checksum caught damage at the source
         raise SourceCorrupt(f"{where}: {key}: {exc.message}") from exc
-
-
-def _accepts(func: object, name: str) -> bool:
-    # Asked per copied object: cache by the underlying function, not the bound method.
-    return name in _parameters_of(getattr(func, "__func__", func))
-
-
-@functools.lru_cache(maxsize=64)
-def _parameters_of(func: object) -> frozenset[str]:
-    try:
-        return frozenset(inspect.signature(func).parameters)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return frozenset()

@@ -10,7 +10,7 @@ defaults, the caller's context (service, site, action), host, the step's `vars`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,7 @@ def expand(runbook: Runbook, step: PlaybookStep, *, base_dir: Path | None = None
     steps, found = check(list[Step], rendered, ("steps",), {"steps": rendered}, smap)
     if found:
         called = f" (in playbook '{step.playbook}' called at {caller.file}:{caller.line})"
-        return Expansion([], smap, loaded, [replace(i, message=i.message + called) for i in found])
+        return Expansion([], smap, loaded, [i._replace(message=i.message + called) for i in found])
     return Expansion(list(steps), smap, loaded, [])
 
 

@@ -17,17 +17,14 @@ this is the only policy in force.
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TypeVar
 
 from dr_orchestrator.errors import DRError, ObjectExists, StorageUnavailable
-from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo
+from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, accepts
 
 if TYPE_CHECKING:
     import logging
@@ -42,8 +39,7 @@ def log() -> logging.Logger:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """How often and how long a transient storage error is retried."""
     attempts: int = 6  # total tries, the first included
     base_delay: float = 0.2  # seconds; the cap doubles from here each attempt
@@ -183,33 +179,20 @@ class RetryingBackend:
         """Optional hints go to backends that take them; a lock the inner backend cannot set on
         a copy means no server-side copy (the caller streams and put()s with the lock)."""
         src = unwrap(source)
-        params = _parameters(self.inner.copy_from)
+        copy = self.inner.copy_from
         kwargs: dict[str, Any] = {}
         if retain_until is not None:
-            if "retain_until" not in params:
+            if not accepts(copy, "retain_until"):
                 return False
             kwargs["retain_until"] = retain_until
-        if size is not None and "size" in params:
+        if size is not None and accepts(copy, "size"):
             kwargs["size"] = size
-        if etag is not None and "etag" in params:
+        if etag is not None and accepts(copy, "etag"):
             kwargs["etag"] = etag
         return call(self.policy, f"copy {src_key}", lambda: self.inner.copy_from(src, src_key, dst_key, **kwargs))
 
     def close(self) -> None:
         self.inner.close()
-
-
-def _parameters(func: Any) -> frozenset[str]:
-    # Called per copied object: cache by the underlying function, not the bound method.
-    return _parameters_of(getattr(func, "__func__", func))
-
-
-@functools.lru_cache(maxsize=64)
-def _parameters_of(func: Any) -> frozenset[str]:
-    try:
-        return frozenset(inspect.signature(func).parameters)
-    except (TypeError, ValueError):
-        return frozenset()
 
 
 def _seekable(data: BinaryIO) -> bool:

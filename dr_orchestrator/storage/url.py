@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dr_orchestrator.errors import BadInput
-from dr_orchestrator.storage.base import validate_prefix
+from dr_orchestrator.storage.base import EMPTY_MAPPING, validate_prefix
 
 # Option names whose values are credentials: never displayed, never logged.
 SECRET_OPTIONS = frozenset({
@@ -27,13 +27,12 @@ SECRET_OPTIONS = frozenset({
 SCHEMES = ("file", "s3", "gs", "az", "sftp")
 
 
-@dataclass(frozen=True)
-class StorageURL:
+class StorageURL(NamedTuple):
     """A parsed location URL (see registry.py for the schemes)."""
     scheme: str
     netloc: str  # bucket (s3, gs), account (az), [user@]host[:port] (sftp), "" (file)
     path: str  # everything after netloc, without the leading '/' (file: the full path)
-    options: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = EMPTY_MAPPING
 
     @property
     def display(self) -> str:

@@ -208,3 +208,41 @@ def test_create_only_retry_that_finds_its_own_earlier_write_succeeds() -> None:
     g.stored = b"someone else's"
     with pytest.raises(ObjectExists):
         RetryingBackend(g, NOW).put("k", b"mine", if_absent=True)
+
+
+def test_optional_keywords_are_read_from_the_method_itself() -> None:
+    import functools
+
+    from dr_orchestrator.storage.base import accepts
+
+    class WithHints:
+        def copy_from(self, source: object, src_key: str, dst_key: str, *, size: int | None = None) -> bool:
+            return True
+
+    def wrapper_target(source: object, *, retain_until: object = None) -> bool:
+        return True
+
+    @functools.wraps(wrapper_target)
+    def wrapped(*args: object, **kwargs: object) -> bool:  # follows __wrapped__, as inspect does
+        return wrapper_target(*args, **kwargs)
+
+    def local_name_only(source: object) -> bool:
+        size = 1  # a local variable is not a parameter
+        return bool(size)
+
+    assert accepts(WithHints().copy_from, "size")
+    assert not accepts(WithHints().copy_from, "retain_until")
+    assert accepts(wrapped, "retain_until") and not accepts(wrapped, "size")
+    assert not accepts(local_name_only, "size")
+    assert not accepts(len, "size")  # a builtin: whatever inspect says, never an error
+
+
+def test_records_are_immutable_and_share_no_mutable_default() -> None:
+    a, b = ObjectInfo("data/aa/x", 3), ObjectInfo("data/aa/y", 4)
+    assert a.checksums == {} and a.checksums is b.checksums
+    with pytest.raises(TypeError):
+        a.checksums["md5"] = "x"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        a.size = 5  # type: ignore[misc]
+    assert a._replace(size=5) == ObjectInfo("data/aa/x", 5) and a.size == 3
+    assert parse_url("s3://bucket/p").options == {}

@@ -296,3 +296,13 @@ def test_in_process_copies_small_objects_here_and_big_ones_on_two_threads(tmp_pa
     assert small and max(small) < localfast.DIRECT_MIN
     assert len(by_thread) == 2 and all(n.startswith("dro-direct") for n in by_thread)  # the big ones
     assert all(min(sizes) >= localfast.DIRECT_MIN for sizes in by_thread.values())
+
+
+def test_options_replace_copies_and_rejects_unknown_names() -> None:
+    base = Options(workers=3)
+    changed = base.replace(deep=True, mirror_deletes=False)
+    assert (changed.workers, changed.deep, changed.mirror_deletes) == (3, True, False)
+    assert (base.deep, base.mirror_deletes) == (False, True)  # the original is untouched
+    assert changed.stop is base.stop  # one stop request reaches both, as with dataclasses.replace
+    with pytest.raises(TypeError, match="no wrokers"):
+        base.replace(wrokers=2)

@@ -12,10 +12,14 @@ Reading a directory D (`read_dir`):
   a later change could carry the same stamp; such a directory is always read again.
   Linux stamps the inodes of a local file system from its coarse real-time clock
   (updated once per tick), and `taken` is read from that same clock before the names
-  are read: every later change gets a stamp >= `taken`, so a stamp older than `taken` by
-  more than the file system's granularity cannot hide one (RACY_FINE_NS for sub-second
-  stamps). Where the stamps come from another clock (NFS, SMB, FUSE, VM shares: any
-  file system not known to be local) or are whole seconds, the margin is RACY_NS.
+  are read: every later change gets a stamp >= `taken` (a directory change and
+  getdents exclude each other: a change is wholly before the read, and seen, or after
+  it), so a stamp older than `taken` by more than the file system's granularity cannot
+  hide one. ext4, xfs, btrfs and tmpfs keep the clock's nanoseconds (EXACT_FS): there
+  only a stamp >= `taken` is racy. Other local file systems with sub-second stamps
+  (exFAT: 10 ms) get RACY_FINE_NS. Where the stamps come from another clock (NFS, SMB,
+  FUSE, VM shares: any file system not known to be local) or are whole seconds (ext4
+  with 128-byte inodes), the margin is RACY_NS.
 - otherwise the names are read again (getdents, cheap). In content-addressed
   directories (data/, index/, snapshots/) a name the cache knows keeps its size — the
   name is the hash of the bytes, so the size cannot differ unless the file is damaged;
@@ -66,9 +70,12 @@ ENV_MAX_AGE = "DRO_LISTING_CACHE_MAX_AGE"  # seconds since the last full listing
 DEFAULT_MAX_AGE = 24 * 3600
 RACY_NS = 2_000_000_000  # whole-second stamps (vfat: 2 s), another machine's clock, or no coarse clock
 RACY_FINE_NS = 20_000_000  # sub-second stamps of a local file system (exFAT 10 ms; ext4, xfs, tmpfs 1 ns)
-# File systems whose inode stamps come from this kernel's clock.
+# File systems whose inode stamps come from this kernel's clock …
 LOCAL_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "f2fs", "zfs", "bcachefs",
                       "exfat", "vfat", "jfs", "reiserfs", "nilfs2", "overlay"})
+# … and those of them that keep its nanoseconds (s_time_gran 1; ext4's small inodes hold
+# whole seconds, which racy() tells by the stamp).
+EXACT_FS = frozenset({"ext4", "xfs", "btrfs", "tmpfs"})
 # The clock Linux stamps inodes with (CLOCK_REALTIME_COARSE is 5 there; Python names it not).
 _FS_CLOCK = 5 if sys.platform.startswith("linux") else None
 VERSION = 4
@@ -102,19 +109,28 @@ def fs_clock_ns() -> int:
 
 
 @functools.cache
-def local_clock(dev: int) -> bool:
-    """The file system on device `dev` is local (LOCAL_FS), per /proc/self/mountinfo;
-    False when that cannot be told."""
+def fs_type(dev: int) -> str | None:
+    """The type of the file system on device `dev` per /proc/self/mountinfo ("ext4"),
+    None when that cannot be told."""
     try:
         with open("/proc/self/mountinfo") as f:
             for line in f:
                 fields = line.split()
                 major, _, minor = fields[2].partition(":")
                 if os.makedev(int(major), int(minor)) == dev:
-                    return fields[fields.index("-") + 1] in LOCAL_FS
+                    return fields[fields.index("-") + 1]
     except (OSError, ValueError, IndexError):
         pass
-    return False
+    return None
+
+
+def racy_margin(dev: int, mtime_ns: int, ctime_ns: int) -> int:
+    """How long before `taken` a change to a directory on `dev` with these stamps may
+    have been and still be hidden by a later one (module docstring)."""
+    if _FS_CLOCK is None or not (mtime_ns % 1_000_000_000 or ctime_ns % 1_000_000_000):
+        return RACY_NS
+    kind = fs_type(dev)
+    return 0 if kind in EXACT_FS else RACY_FINE_NS if kind in LOCAL_FS else RACY_NS
 
 
 def cache_dir() -> Path:
@@ -166,8 +182,7 @@ class Block:
         """Changed too shortly before it was read to trust the stamp (module docstring);
         `dev`: the device the directory is on."""
         m, c = self.stamp[0], self.stamp[1]
-        fine = _FS_CLOCK is not None and bool(m % 1_000_000_000 or c % 1_000_000_000) and local_clock(dev)
-        return max(m, c) >= self.taken - (RACY_FINE_NS if fine else RACY_NS)
+        return max(m, c) >= self.taken - racy_margin(dev, m, c)
 
     @property
     def names(self) -> list[str]:

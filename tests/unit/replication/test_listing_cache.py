@@ -102,9 +102,9 @@ def test_racy_directory_is_read_again_and_a_settled_one_is_trusted(tmp_path: Pat
     st = os.stat(d)
     stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     wrong = dict(names=["zzz"], sizes=[1])
-    # Taken within RACY_NS of the directory's last change: the same clock tick could hide a
-    # change, so the names are read again.
-    racy = Block("d", stamp, max(stamp[:2]) + 1, [], fresh=False, read=False, **wrong)  # type: ignore[arg-type]
+    # Taken when the directory last changed (within its file system's racy margin): a change
+    # in the same clock tick would carry the same stamp, so the names are read again.
+    racy = Block("d", stamp, max(stamp[:2]), [], fresh=False, read=False, **wrong)  # type: ignore[arg-type]
     got = read_dir(str(d), "d", racy)
     assert got is not None and got.read and got.names == ["a"] and got.sizes == [5]
     # Taken well after: the stamp vouches for the entries (this is what the cache relies on).
@@ -113,27 +113,36 @@ def test_racy_directory_is_read_again_and_a_settled_one_is_trusted(tmp_path: Pat
     assert read_dir(str(d), "d", settled) is settled
 
 
-def test_the_racy_margin_follows_the_stamps_granularity_and_clock(tmp_path: Path) -> None:
+def test_the_racy_margin_follows_the_stamps_granularity_and_clock(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     local = os.stat(tmp_path).st_dev
-    if not listcache.local_clock(local):
+    if listcache.fs_type(local) not in listcache.LOCAL_FS:
         pytest.skip("the temporary directory is not on a local file system here")
     unknown = os.makedev(4095, 4095)  # no such mount: another machine's clock, for all we know
     fine = (1_700_000_000_123_456_789, 1_700_000_000_123_456_789, 1)
     whole = (1_700_000_000_000_000_000, 1_700_000_000_000_000_000, 1)
-    for stamp, dev, margin in ((fine, local, listcache.RACY_FINE_NS), (whole, local, listcache.RACY_NS),
+    here = 0 if listcache.fs_type(local) in listcache.EXACT_FS else listcache.RACY_FINE_NS
+    for stamp, dev, margin in ((fine, local, here), (whole, local, listcache.RACY_NS),
                                (fine, unknown, listcache.RACY_NS)):
         at = max(stamp[:2])
         assert Block("d", stamp, at + margin, [], fresh=False, read=False, names=[], sizes=[]).racy(dev)
         assert not Block("d", stamp, at + margin + 1, [], fresh=False, read=False, names=[], sizes=[]).racy(dev)
+    # By file system type: nanosecond stamps of this kernel's clock, coarser local ones,
+    # any other clock; whole-second stamps get the wide margin wherever they come from.
+    for kind, margin in (("ext4", 0), ("tmpfs", 0), ("exfat", listcache.RACY_FINE_NS),
+                         ("nfs4", listcache.RACY_NS), (None, listcache.RACY_NS)):
+        monkeypatch.setattr(listcache, "fs_type", lambda dev, kind=kind: kind)
+        assert listcache.racy_margin(local, *fine[:2]) == margin, kind
+        assert listcache.racy_margin(local, *whole[:2]) == listcache.RACY_NS, kind
     assert listcache.RACY_FINE_NS < listcache.RACY_NS
 
 
-def test_local_clock_reads_the_file_system_type_from_mountinfo(tmp_path: Path) -> None:
+def test_fs_type_reads_the_file_system_type_from_mountinfo(tmp_path: Path) -> None:
     dev = os.stat(tmp_path).st_dev
     fstype = next(line.split(" - ", 1)[1].split()[0] for line in Path("/proc/self/mountinfo").read_text().splitlines()
                   if os.makedev(*map(int, line.split()[2].split(":"))) == dev)
-    assert listcache.local_clock(dev) == (fstype in listcache.LOCAL_FS)
-    assert not listcache.local_clock(os.makedev(4095, 4095))
+    assert listcache.fs_type(dev) == fstype
+    assert listcache.fs_type(os.makedev(4095, 4095)) is None
 
 
 def test_changes_after_taken_are_stamped_at_or_after_it(tmp_path: Path) -> None:

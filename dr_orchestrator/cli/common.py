@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dr_orchestrator.errors import DRError, Issue
@@ -33,7 +34,13 @@ def _err() -> Console:
 
 def print_json(data: Any) -> None:
     """Machine-readable output: one JSON document on stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    # A read-only mapping (a record's default, storage.base.EMPTY_MAPPING) is still an
+    # object in JSON, not its str(); anything else json cannot encode is shown as text.
+    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def human_size(n: float) -> str:

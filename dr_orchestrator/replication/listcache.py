@@ -12,11 +12,12 @@ Reading a directory D (`read_dir`):
   a later change could carry the same stamp; such a directory is always read again.
   Linux stamps the inodes of a local file system from its coarse real-time clock
   (updated once per tick), and `taken` is read from that same clock before the names
-  are read: every later change gets a stamp >= `taken` (a directory change and
-  getdents exclude each other: a change is wholly before the read, and seen, or after
-  it), so a stamp older than `taken` by more than the file system's granularity cannot
-  hide one. ext4, xfs, btrfs and tmpfs keep the clock's nanoseconds (EXACT_FS): there
-  only a stamp >= `taken` is racy. Other local file systems with sub-second stamps
+  are read: every later change gets a stamp >= `taken` (a change holds the directory's
+  lock, so one made after the stamp was read and before the names were is among them),
+  so a stamp older than `taken` by more than the file system's granularity cannot hide
+  one. ext4, xfs, btrfs and tmpfs keep the clock's nanoseconds (EXACT_FS): there only a
+  stamp >= `taken` is racy (multigrain stamps can be ahead of the coarse clock, never
+  behind: racy, the safe side). Other local file systems with sub-second stamps
   (exFAT: 10 ms) get RACY_FINE_NS. Where the stamps come from another clock (NFS, SMB,
   FUSE, VM shares: any file system not known to be local) or are whole seconds (ext4
   with 128-byte inodes), the margin is RACY_NS.
@@ -69,12 +70,13 @@ ENV = "DRO_LISTING_CACHE"  # 0/off/false/no: list every object with a stat, alwa
 ENV_MAX_AGE = "DRO_LISTING_CACHE_MAX_AGE"  # seconds since the last full listing; default 24 h
 DEFAULT_MAX_AGE = 24 * 3600
 RACY_NS = 2_000_000_000  # whole-second stamps (vfat: 2 s), another machine's clock, or no coarse clock
-RACY_FINE_NS = 20_000_000  # sub-second stamps of a local file system (exFAT 10 ms; ext4, xfs, tmpfs 1 ns)
+RACY_FINE_NS = 20_000_000  # other sub-second stamps of a local file system (exFAT: 10 ms)
 # File systems whose inode stamps come from this kernel's clock …
 LOCAL_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "f2fs", "zfs", "bcachefs",
                       "exfat", "vfat", "jfs", "reiserfs", "nilfs2", "overlay"})
 # … and those of them that keep its nanoseconds (s_time_gran 1; ext4's small inodes hold
-# whole seconds, which racy() tells by the stamp).
+# whole seconds, which racy() tells by the stamp). A btrfs subvolume's st_dev is not the
+# one mountinfo names: fs_type() does not know it, and it gets the wide margin.
 EXACT_FS = frozenset({"ext4", "xfs", "btrfs", "tmpfs"})
 # The clock Linux stamps inodes with (CLOCK_REALTIME_COARSE is 5 there; Python names it not).
 _FS_CLOCK = 5 if sys.platform.startswith("linux") else None

@@ -97,7 +97,7 @@ class Options:
         unknown = changes.keys() - self.__dict__.keys()
         if unknown:
             raise TypeError(f"Options has no {', '.join(sorted(unknown))}")
-        new = object.__new__(Options)
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__, **changes)
         return new
 

@@ -9,6 +9,7 @@ retries are decided only by `storage.retry` from an error's `retryable` flag.
 
 from __future__ import annotations
 
+import copyreg
 import functools
 import re
 from collections.abc import Iterator, Mapping
@@ -23,8 +24,17 @@ if TYPE_CHECKING:
 
 
 # The default of a record's mapping field: one shared, read-only empty mapping (never a
-# dict that one caller could fill for all).
+# dict that one caller could fill for all). A mappingproxy is not picklable by itself: it
+# is pickled (and deep-copied) as a new one over a copy of its items.
 EMPTY_MAPPING: Mapping[str, str] = MappingProxyType({})
+
+
+def read_only(items: dict[str, str]) -> MappingProxyType[str, str]:
+    """A read-only view of `items` (what a pickled mappingproxy is rebuilt with)."""
+    return MappingProxyType(items)
+
+
+copyreg.pickle(MappingProxyType, lambda m: (read_only, (dict(m),)))
 
 # The records of this layer are NamedTuples, not dataclasses: `dro replicate` imports
 # this module on every start, and dataclasses (which loads inspect, ~8 ms) and the
@@ -132,13 +142,14 @@ def accepts(method: object, name: str) -> bool:
 @functools.lru_cache(maxsize=64)
 def _parameters(func: object) -> frozenset[str]:
     code = getattr(func, "__code__", None)
-    if code is not None and not hasattr(func, "__wrapped__"):
+    if code is not None and not hasattr(func, "__wrapped__") and not hasattr(func, "__signature__"):
         # A plain function: its code object names them (importing inspect costs ~8 ms of
-        # every `dro replicate` start).
-        return frozenset(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+        # every `dro replicate` start). Positional-only ones cannot be passed by keyword.
+        return frozenset(code.co_varnames[code.co_posonlyargcount:code.co_argcount + code.co_kwonlyargcount])
     import inspect
 
     try:
-        return frozenset(inspect.signature(func).parameters)  # type: ignore[arg-type]
+        params = inspect.signature(func).parameters.values()  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return frozenset()
+    return frozenset(p.name for p in params if p.kind is not p.POSITIONAL_ONLY)

@@ -28,7 +28,10 @@ SCHEMES = ("file", "s3", "gs", "az", "sftp")
 
 
 class StorageURL(NamedTuple):
-    """A parsed location URL (see registry.py for the schemes)."""
+    """A parsed location URL (see registry.py for the schemes).
+
+    repr() and `display` hide secret option values; the tuple itself holds them (as
+    `tuple(url)` and `url._asdict()` show): never log, dump or serialise it whole."""
     scheme: str
     netloc: str  # bucket (s3, gs), account (az), [user@]host[:port] (sftp), "" (file)
     path: str  # everything after netloc, without the leading '/' (file: the full path)

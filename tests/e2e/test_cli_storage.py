@@ -28,7 +28,8 @@ def test_check_ls_cat_on_a_local_dir(tmp_path: Path) -> None:
     (loc / "a").mkdir()
     (loc / "a" / "one").write_bytes(b"hello")
     r = dro("storage", "ls", f"file://{loc}", "a/", "--json")
-    assert [o["key"] for o in json.loads(r.stdout)] == ["a/one"]
+    listed = json.loads(r.stdout)
+    assert [(o["key"], o["size"], o["checksums"]) for o in listed] == [("a/one", 5, {})]
     r = dro("storage", "cat", str(loc), "a/one", "--offset", "1", "--length", "3")
     assert r.stdout == "ell"
     r = dro("storage", "cat", str(loc), "a/missing")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import inspect
 import io
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -236,6 +239,16 @@ def test_optional_keywords_are_read_from_the_method_itself() -> None:
     assert not accepts(local_name_only, "size")
     assert not accepts(len, "size")  # a builtin: whatever inspect says, never an error
 
+    def positional_only(source: object, size: int, /, *, etag: str | None = None) -> bool:
+        return True
+
+    assert not accepts(positional_only, "size") and accepts(positional_only, "etag")
+    def signed(*args: object) -> bool:
+        return True
+
+    signed.__signature__ = inspect.signature(WithHints.copy_from)  # type: ignore[attr-defined]
+    assert accepts(signed, "size")  # an explicit signature wins over the code object
+
 
 def test_records_are_immutable_and_share_no_mutable_default() -> None:
     a, b = ObjectInfo("data/aa/x", 3), ObjectInfo("data/aa/y", 4)
@@ -246,3 +259,5 @@ def test_records_are_immutable_and_share_no_mutable_default() -> None:
         a.size = 5  # type: ignore[misc]
     assert a._replace(size=5) == ObjectInfo("data/aa/x", 5) and a.size == 3
     assert parse_url("s3://bucket/p").options == {}
+    # Records cross process boundaries (helpers, the scheduler): the shared default too.
+    assert pickle.loads(pickle.dumps(a)) == a and copy.deepcopy(a) == a

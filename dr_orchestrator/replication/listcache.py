@@ -323,6 +323,7 @@ class DirCache:
         self.invalidated = False
         self._edits = 0  # record()s and forget()s so far: an encoding is good until the next one
         self._encoded: tuple[int, bytes] | None = None
+        self._expected: dict[str, dict[str, int]] = {}  # expect(): by rel, name → size
 
     # --- reading ------------------------------------------------------------------------
 
@@ -338,7 +339,16 @@ class DirCache:
             if not self._old:
                 self.full_at = time.time_ns()
         newer = self.blocks.get(rel)
-        return newer if newer is not None else self._old.get(rel)
+        if newer is not None:
+            return newer
+        known = self._old.get(rel)
+        if known is None and rel in self._expected:
+            # Never listed, but written by this process: a block no stamp matches, holding
+            # what was written, so that reading the directory stats only other names.
+            files = sorted(self._expected[rel].items())
+            return Block(rel, (-1, -1, -1), 0, [], fresh=True, read=False, names=[n for n, _ in files],
+                         sizes=[z for _, z in files])
+        return known
 
     def _load(self) -> dict[str, Block]:
         try:
@@ -381,6 +391,19 @@ class DirCache:
     def record(self, block: Block) -> None:
         self.blocks[block.rel] = block
         self._edits += 1
+
+    def expect(self, written: Iterable[tuple[str, int]]) -> None:
+        """Objects (key, size) this process has just put in place under content-addressed
+        names: their sizes need no stat where no listing of their directory is known (a
+        first replication into an empty target: ~20,000 stats). The name is the hash of
+        the bytes, which the writer checked, so the size is as sure as a cached one; a name
+        that is not there when the directory is read is simply not listed."""
+        if not self.use_entries:
+            return
+        for key, size in written:
+            rel, _, name = key.rpartition("/")
+            if rel.split("/", 1)[0] in CONTENT_ADDRESSED:
+                self._expected.setdefault(rel, {})[name] = size
 
     def forget(self, keys: Iterable[str]) -> None:
         """Keys this process (re)wrote: their sizes must be read again, not reused."""

@@ -314,6 +314,9 @@ class Replicator:
             self.opt.progress.advance(1, res.size)
         if self._tgt_cache is not None:  # a re-sent object: its size is read, not taken from the cache
             self._tgt_cache.forget(r.key for r in done if r.outcome is not Outcome.ABANDONED)
+            # … but one this process wrote, checked against its name, into a directory no
+            # listing knows yet (an empty target) needs no stat: the writer knows its size.
+            self._tgt_cache.expect((r.key, r.size) for r in done if r.outcome is Outcome.STREAMED)
         copied = {r.key for r in done if r.outcome in (Outcome.SERVER_SIDE, Outcome.STREAMED)}
         # The phase's barrier (a syncfs: kernel work, the GIL released) and the check that
         # the copies are visible with their sizes need nothing from each other: side by

@@ -483,3 +483,37 @@ def test_forget_also_makes_the_next_encoding_new(repo: SynthRepo, tmp_path: Path
     after = cache.encode()
     assert after is not before and key.rsplit("/", 1)[1].encode() in before
     assert key.rsplit("/", 1)[1].encode() not in after
+
+
+def test_what_this_process_wrote_needs_no_stat_where_no_listing_is_known(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    for rel, name, data in (("data/ab", "ours", b"123"), ("data/ab", "theirs", b"12345"), ("keys", "k", b"1")):
+        (tmp_path / rel).mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel / name).write_bytes(data)
+    stated: list[str] = []
+    real = listcache._stat_names
+
+    def counting(fd: int, names: object) -> tuple[list[tuple[str, int]], list[str]]:
+        names = list(names)  # type: ignore[call-overload]
+        stated.extend(names)
+        return real(fd, names)
+
+    monkeypatch.setattr(listcache, "_stat_names", counting)
+    written = [("data/ab/ours", 3), ("data/ab/gone", 7), ("keys/k", 1)]
+    cache = DirCache(tmp_path)
+    cache.expect(written)
+    blocks = listcache.blocks_under(str(tmp_path), "data/", cache)
+    got = {b.rel: list(zip(b.names, b.sizes, strict=True)) for b in blocks}
+    # Another writer's file is stat'ed; ours is not; a name written but not there is not listed.
+    assert got["data/ab"] == [("ours", 3), ("theirs", 5)]
+    assert "ours" not in stated and "theirs" in stated
+    # Outside the content-addressed directories every file is stat'ed, expected or not.
+    stated.clear()
+    listcache.blocks_under(str(tmp_path), "keys/", cache)
+    assert stated == ["k"]
+    # A cache that must read everything (--deep) trusts no expectation either.
+    deep = DirCache(tmp_path, use_entries=False)
+    deep.expect(written)
+    stated.clear()
+    listcache.blocks_under(str(tmp_path), "data/", deep)
+    assert sorted(stated) == ["ab", "ours", "theirs"]  # data/'s subdirectory, then both files

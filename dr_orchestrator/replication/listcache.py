@@ -24,7 +24,10 @@ Reading a directory D (`read_dir`):
 - otherwise the names are read again (getdents, cheap). In content-addressed
   directories (data/, index/, snapshots/) a name the cache knows keeps its size — the
   name is the hash of the bytes, so the size cannot differ unless the file is damaged;
-  every new name is stat'ed. Elsewhere (keys/) every file is stat'ed.
+  every new name is stat'ed, but for one this process has just written and checked
+  against its name into a directory no listing knows yet (DirCache.expect: the writer
+  knows its size). Whether a name is there always comes from reading the directory.
+  Elsewhere (keys/) every file is stat'ed.
 
 Why a replica is never judged complete when it is not:
 - the cache only answers "which files are in D and their sizes" for a D whose stamp has
@@ -168,7 +171,7 @@ class Block:
         self.stamp = stamp  # (mtime_ns, ctime_ns, inode) of the directory before it was read
         self.taken = taken  # fs_clock_ns() before it was read
         self.subdirs = subdirs
-        self.fresh = fresh  # holds a name that was stat'ed now, not known before
+        self.fresh = fresh  # holds a name not known before (stat'ed now, or written now: expect())
         self.read = read  # the directory was read now (not answered from the cache)
         self._names, self._sizes, self._text = names, sizes, text
         self._raw = raw  # (names, sizes) as encoded in the cache file (see text())

@@ -384,7 +384,10 @@ class Replicator:
             self.report.failed[res.key] = res.error or "failed"
 
     def _confirm(self, copied: set[str], src: dict[str, ObjectInfo]) -> set[str]:
-        """Check the copies are visible at the target with the source's size/checksums."""
+        """Check the copies are visible at the target with the source's size/checksums.
+        (A local target's listing takes the size of an object this process wrote into a
+        directory it had not listed from the writer, which checked the bytes against the
+        name: DirCache.expect. Presence always comes from reading the directory.)"""
         if not copied:
             return set()
         seen: dict[str, ObjectInfo] = {}

@@ -507,6 +507,7 @@ def test_what_this_process_wrote_needs_no_stat_where_no_listing_is_known(tmp_pat
     # Another writer's file is stat'ed; ours is not; a name written but not there is not listed.
     assert got["data/ab"] == [("ours", 3), ("theirs", 5)]
     assert "ours" not in stated and "theirs" in stated
+    assert next(b for b in blocks if b.rel == "data/ab").fresh  # new names: synced before a cache names them
     # Outside the content-addressed directories every file is stat'ed, expected or not.
     stated.clear()
     listcache.blocks_under(str(tmp_path), "keys/", cache)
@@ -517,3 +518,27 @@ def test_what_this_process_wrote_needs_no_stat_where_no_listing_is_known(tmp_pat
     stated.clear()
     listcache.blocks_under(str(tmp_path), "data/", deep)
     assert sorted(stated) == ["ab", "ours", "theirs"]  # data/'s subdirectory, then both files
+    # Exactly what was written (the common case): no stat at all.
+    (tmp_path / "data" / "cd").mkdir()
+    (tmp_path / "data" / "cd" / "x").write_bytes(b"1234")
+    cache.expect([("data/cd/x", 4)])
+    stated.clear()
+    block = read_dir(str(tmp_path / "data" / "cd"), "data/cd", cache.old("data/cd"))
+    assert block is not None and (block.names, block.sizes, block.fresh) == (["x"], [4], True)
+    assert stated == []
+
+
+def test_a_first_replication_saves_the_sizes_a_full_stat_would_read(tmp_path: Path) -> None:
+    """More than 256 objects into an empty directory: confirmed by listing, their sizes taken
+    from the writer (DirCache.expect); the saved cache must equal what stat-ing finds."""
+    src = synth_repo(LocalBackend(tmp_path / "src"), snapshots=4, packs=80, size=512, rng=random.Random(5))
+    dst = LocalBackend(tmp_path / "dst")
+    rep = replicate(src.backend, dst, Options())
+    assert rep.ok and rep.to_copy > 256
+    saved = DirCache(tmp_path / "dst")
+    assert saved.loaded
+    fresh = DirCache(tmp_path / "dst", use_entries=False)
+    for kind in ("data/", "index/", "snapshots/"):
+        cached = {b.rel: (b.names, b.sizes) for b in listcache.blocks_under(str(tmp_path / "dst"), kind, saved)}
+        stated = {b.rel: (b.names, b.sizes) for b in listcache.blocks_under(str(tmp_path / "dst"), kind, fresh)}
+        assert cached == stated and cached, kind

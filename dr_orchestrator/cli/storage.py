@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json([{"key": o.key, "size": o.size,
                          "modified": o.modified.isoformat() if o.modified else None,
-                         "etag": o.etag, "checksums": dict(o.checksums)} for o in objects])
+                         "etag": o.etag, "checksums": o.checksums} for o in objects])
             return
         count = total = 0
         for o in objects:

@@ -26,6 +26,11 @@ Dataset: a synthetic repository with the real layout and content-addressed names
    BLAKE3-checked);
 3. each again after 1 % new objects (the incremental run).
 
+Each full dir → dir round also reports where the time went: the CPU time of each tool
+(with dro's copy helpers), the machine's steal / iowait / idle time during it, and the
+*disk floor* — the same number of bytes written with O_DIRECT into one file and synced,
+timed right after the round: no copy that ends durable can be faster than that.
+
 Both tools get the same parallelism (rclone --transfers 8 --checkers 16, dro --workers 8).
 rclone runs with AWS_CA_BUNDLE unset (its S3 backend fails on it even over http).
 Prints a Markdown table (each row also to stderr as soon as it is measured, with the load
@@ -40,6 +45,7 @@ import json
 import math
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -48,6 +54,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import blake3
 
@@ -105,13 +112,66 @@ def add_small(root: Path, count: int, rng: random.Random, keys: list[str] | None
     return count, total
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
-    t = time.monotonic()
+class Usage(NamedTuple):
+    """Where a run's time went: `cpu` is the user + system time of the tool and every
+    process it waited for (dro's copy helpers); the rest is the whole machine's, from
+    /proc/stat. `steal`: time the hypervisor took from this VM's CPUs while they had work
+    — on this VM the host's own I/O work for our writes shows up there."""
+
+    cpu: float
+    steal: float
+    iowait: float
+    idle: float
+
+
+def _cpu_times() -> list[int]:
+    with open("/proc/stat") as f:  # cpu user nice system idle iowait irq softirq steal …
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
+def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str, Usage]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    r0, s0, t = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_times(), time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     dt = time.monotonic() - t
+    r1, s1 = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu_times()
     if r.returncode != 0:
         raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    return dt, r.stdout
+    machine = [(b - a) / ticks for a, b in zip(s0, s1, strict=True)]
+    cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+    return dt, r.stdout, Usage(cpu, steal=machine[7], iowait=machine[4], idle=machine[3])
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    dt, out, _ = measured(cmd, env)
+    return dt, out
+
+
+def disk_floor(nbytes: int) -> float:
+    """Seconds to make `nbytes` of fresh data durable on the bench's file system with no
+    copying at all: one file written with O_DIRECT in 4 MiB writes, then syncfs — what
+    the disk alone needs, so no copy that ends durable can be faster. (The host behind
+    this VM's disk takes writes into its cache at 500-900 MB/s and persists them at
+    ~300-400 MB/s; the flush waits for the difference.)"""
+    import ctypes
+    import mmap
+
+    buf = mmap.mmap(-1, 4 * MiB)  # page-aligned, as O_DIRECT needs
+    buf.write(os.urandom(4 * MiB))
+    path = WORK / f"floor-{time.time_ns()}"
+    os.sync()
+    t = time.monotonic()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_DIRECT", 0), 0o600)
+    try:
+        for i in range(-(-nbytes // (4 * MiB))):
+            buf[:8] = i.to_bytes(8, "little")  # no two blocks alike
+            os.write(fd, buf)
+        if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:
+            os.sync()
+        return time.monotonic() - t
+    finally:
+        os.close(fd)
+        path.unlink()
 
 
 def rclone_env(port: int) -> dict[str, str]:
@@ -137,9 +197,14 @@ SETTLE_S = 370
 
 
 def dro_run(src: str, dst: str, *extra: str) -> tuple[float, dict]:
-    dt, out = timed([*DRO, "replicate", "--from", src, "--to", dst, "--workers", "8", "--json", *extra],
-                    env=dro_env())
-    return dt, json.loads(out)
+    dt, rep, _ = dro_measured(src, dst, *extra)
+    return dt, rep
+
+
+def dro_measured(src: str, dst: str, *extra: str) -> tuple[float, dict, Usage]:
+    dt, out, usage = measured([*DRO, "replicate", "--from", src, "--to", dst, "--workers", "8", "--json", *extra],
+                              env=dro_env())
+    return dt, json.loads(out), usage
 
 
 def row(rows: list[str], what: str, nobj: int, nbytes: int, t_rclone: float, t_dro: float, note: str = "") -> None:
@@ -202,38 +267,58 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     if deleted:
         time.sleep(SETTLE_S)
 
-    def rclone_warm(cmd: list[str]) -> tuple[float, float]:
-        """(copy seconds, seconds of the sync after it). The sync is not part of rclone's
-        time; it runs so that dro's syncfs never writes back rclone's dirty pages."""
+    def rclone_measured(cmd: list[str]) -> tuple[float, float, Usage]:
+        """(copy seconds, seconds of the sync after it, usage of the copy). The sync is not
+        part of rclone's time; it runs so that dro's syncfs never writes back rclone's
+        dirty pages."""
         warm(src)
-        t_r, _ = timed(cmd, env=rclone_env(0))
+        t_r, _, usage = measured(cmd, env=rclone_env(0))
         t_sync = time.monotonic()
         os.sync()
-        return t_r, time.monotonic() - t_sync
+        return t_r, time.monotonic() - t_sync, usage
 
-    def run_rclone(dst: Path) -> tuple[float, float]:
-        return rclone_warm(["rclone", "copy", str(src), str(dst), *RCLONE_PAR])
+    def rclone_warm(cmd: list[str]) -> tuple[float, float]:
+        t_r, t_sync, _ = rclone_measured(cmd)
+        return t_r, t_sync
+
+    def run_rclone(dst: Path) -> tuple[float, float, Usage]:
+        return rclone_measured(["rclone", "copy", str(src), str(dst), *RCLONE_PAR])
 
     def run_dro(dst: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
         warm(src)
         return dro_run(f"file://{src}", f"file://{dst}")
 
+    def run_dro_measured(dst: Path) -> tuple[float, dict, Usage]:  # type: ignore[type-arg]
+        warm(src)
+        return dro_measured(f"file://{src}", f"file://{dst}")
+
     ratios: list[float] = []
+    floors: list[float] = []
+    cpu_r: list[float] = []
+    cpu_d: list[float] = []
     for i in range(full_repeats):
         order = "rclone first" if i % 2 == 0 else "dro first"
         r_dst, d_dst = WORK / f"dir-rclone-{i}", WORK / f"dir-dro-{i}"
         before = load()
         if order == "rclone first":
-            (t_r, t_sync), (t_d, rep) = run_rclone(r_dst), run_dro(d_dst)
+            (t_r, t_sync, u_r), (t_d, rep, u_d) = run_rclone(r_dst), run_dro_measured(d_dst)
         else:
-            (t_d, rep), (t_r, t_sync) = run_dro(d_dst), run_rclone(r_dst)
+            (t_d, rep, u_d), (t_r, t_sync, u_r) = run_dro_measured(d_dst), run_rclone(r_dst)
         assert rep["ok"] and rep["counters"]["objects_copied"] == nobj, rep
+        floor = disk_floor(nbytes)  # after both: the disk as both tools just had it
         ratios.append(t_r / t_d)
+        floors.append(floor)
+        cpu_r.append(u_r.cpu)
+        cpu_d.append(u_d.cpu)
         row(rows, f"dir → dir, full ({order}; {before})", nobj, nbytes, t_r, t_d,
-            f"rclone + sync {t_r + t_sync:.1f} s; dro ends durable (syncfs per phase)")
+            f"rclone + sync {t_r + t_sync:.1f} s; dro ends durable (syncfs per phase); disk floor "
+            f"{floor:.1f} s; CPU rclone {u_r.cpu:.1f} s, dro {u_d.cpu:.1f} s; during dro: steal "
+            f"{u_d.steal:.1f} s, iowait {u_d.iowait:.1f} s, idle {u_d.idle:.1f} s (rclone: "
+            f"{u_r.steal:.1f}, {u_r.iowait:.1f}, {u_r.idle:.1f})")
     if full_repeats > 2:
         rows.append(f"| dir → dir, full: median of {full_repeats} | | | | | {median(ratios):.2f}x | "
-                    f"ratios {', '.join(f'{x:.2f}' for x in ratios)} |")
+                    f"ratios {', '.join(f'{x:.2f}' for x in ratios)}; CPU median rclone {median(cpu_r):.1f} s, "
+                    f"dro {median(cpu_d):.1f} s; disk floor median {median(floors):.1f} s |")
         print(rows[-1], file=sys.stderr, flush=True)
     added: list[str] = []
     times_r: list[float] = []

@@ -101,6 +101,31 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+# Age after which a writer's temp file is abandoned. A live writer's data keeps moving its
+# mtime forward, and a put commits right after its last write, so even an upload stalled by
+# throttling or retries is far younger than this; a day is also far beyond any clock skew
+# between us and a file server, and leaking a killed run's temps for a day costs little.
+STALE_TEMP_AGE = 24 * 3600.0
+
+# What a sweep of temp files did: (how many it removed, what it could not read or remove).
+SweepResult = tuple[int, list[str]]
+
+
+class TempSweeper(Protocol):
+    """Optional on a Backend: one that writes visible temp files then renames them (local,
+    sftp) and can remove those a killed writer left behind. Object stores have none (an
+    abandoned S3/GCS/Azure multipart upload is the provider's lifecycle rules' business).
+    Ask with `getattr(backend, "sweep_temps", None)`, which sees through the retry wrapper
+    (isinstance would not: the wrapper's class has the attribute, its instance may not)."""
+
+    def sweep_temps(self, older_than: float) -> SweepResult:
+        """Remove this backend's temp files (only those: matched by its temp-name prefix,
+        regular files, symlinks never followed) last modified more than `older_than` seconds
+        ago, anywhere under its root. A file or directory it cannot read or remove is
+        reported in the result, never raised."""
+        ...
+
+
 _BAD_SEGMENTS = {"", ".", ".."}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 

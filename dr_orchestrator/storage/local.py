@@ -1,8 +1,10 @@
 """Local-directory backend: the embedded default.
 
-Writes are atomic: data goes to a temp file in the same directory, is fsynced,
-renamed into place, and the directory is fsynced, so a crash never leaves a
-partial object visible under its key.
+Writes are atomic: data goes to a temp file (`.dro-tmp-*`) in the same directory, is
+fsynced, renamed into place, and the directory is fsynced, so a crash never leaves a
+partial object visible under its key. A process killed mid-put leaves its temp file
+behind (listings skip it); `sweep_temps` removes those older than a given age, and
+`dro replicate` calls it at a target it writes through this backend.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat as stat_mod
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from dr_orchestrator.errors import ObjectExists, ObjectNotFound, PermissionDenied, StorageUnavailable
-from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, validate_key, validate_prefix
+from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, SweepResult, validate_key, validate_prefix
 
 _TMP_PREFIX = ".dro-tmp-"
+_Problems = list[str]  # (`list` in the class body is LocalBackend.list)
 _COPY_BUF = 1 << 20
 
 
@@ -143,6 +148,36 @@ class LocalBackend:
                 raise PermissionDenied(f"{self.url}: cannot delete {key}") from exc
             raise
 
+    def sweep_temps(self, older_than: float) -> SweepResult:
+        """Remove the temp files of puts killed mid-write (TempSweeper in base.py). One
+        scandir per directory; only temp-named entries cost a stat."""
+        cutoff = time.time() - older_than
+        removed = 0
+        problems: _Problems = []
+        stack = [str(self.root)]
+        while stack:
+            top = stack.pop()
+            try:
+                with os.scandir(top) as it:
+                    entries = list(it)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                problems.append(f"{top}: {exc.strerror or exc}")
+                continue
+            for e in entries:
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+                    elif e.name.startswith(_TMP_PREFIX) and _stale_file(e, cutoff):
+                        os.unlink(e.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue  # committed (renamed) or removed meanwhile
+                except OSError as exc:
+                    problems.append(f"{e.path}: {exc.strerror or exc}")
+        return removed, problems
+
     def copy_from(self, source: Backend, src_key: str, dst_key: str) -> bool:
         if not isinstance(source, LocalBackend):
             return False
@@ -172,6 +207,11 @@ class _Limited:
 
     def readable(self) -> bool:
         return True
+
+
+def _stale_file(entry: os.DirEntry[str], cutoff: float) -> bool:
+    st = entry.stat(follow_symlinks=False)
+    return stat_mod.S_ISREG(st.st_mode) and st.st_mtime < cutoff
 
 
 def _fsync_dir(path: Path) -> None:

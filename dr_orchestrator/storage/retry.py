@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TypeVar, cast
 
 from dr_orchestrator.errors import DRError, ObjectExists, StorageUnavailable
-from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, accepts
+from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, SweepResult, TempSweeper, accepts
 
 if TYPE_CHECKING:
     import logging
@@ -190,6 +190,13 @@ class RetryingBackend:
         if etag is not None and accepts(copy, "etag"):
             kwargs["etag"] = etag
         return call(self.policy, f"copy {src_key}", lambda: self.inner.copy_from(src, src_key, dst_key, **kwargs))
+
+    @property
+    def sweep_temps(self) -> Callable[[float], SweepResult]:
+        """The inner backend's own (base.TempSweeper), or AttributeError like a backend that
+        has none: `getattr(backend, "sweep_temps", None)` sees through this wrapper. Not
+        retried: a sweep reports its errors instead of raising, and the next one carries on."""
+        return cast(TempSweeper, self.inner).sweep_temps
 
     def close(self) -> None:
         self.inner.close()

@@ -7,12 +7,15 @@ a changed key is always refused), `connect_timeout=SECONDS`, `timeout=SECONDS` (
 answer for this long = a stalled connection: dropped, a retryable error). A path starting with
 `/~/` is relative to the login directory; any other path is absolute.
 
-Writes go to a temp name in the target directory, are fsynced
+Writes go to a temp name (`.dro-tmp-<uuid>`) in the target directory, are fsynced
 (fsync@openssh.com) and renamed into place: `posix-rename` replaces, plain SFTP v3
 `rename` refuses an existing target, which makes create-only puts atomic on the
-server. One SSH connection per backend; each operation borrows one of a few SFTP
-channels, so threads never share a channel. Server-side copy uses OpenSSH's
-`copy-data` extension (no shell involved) and reports False where it is missing.
+server. A process killed mid-upload (or an upload whose connection broke) leaves its
+temp file on the server (listings skip it); `sweep_temps` removes those older than a
+given age, and `dro replicate` calls it at an SFTP target. One SSH connection per
+backend; each operation borrows one of a few SFTP channels, so threads never share a
+channel. Server-side copy uses OpenSSH's `copy-data` extension (no shell involved) and
+reports False where it is missing.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import stat as stat_mod
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import BinaryIO, cast
+from typing import BinaryIO, NamedTuple, cast
 from urllib.parse import unquote, urlsplit
 
 import paramiko
@@ -31,6 +35,7 @@ from paramiko.sftp import CMD_EXTENDED, int64
 
 from dr_orchestrator.errors import (
     BadInput,
+    DRError,
     ObjectExists,
     ObjectNotFound,
     PermissionDenied,
@@ -41,10 +46,14 @@ from dr_orchestrator.remote.base import HostSpec
 from dr_orchestrator.remote.errors import HostUnreachable
 from dr_orchestrator.remote.sftp_pool import SFTPPool
 from dr_orchestrator.remote.sftpio import RangeReader
-from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, validate_key, validate_prefix
+from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, SweepResult, validate_key, validate_prefix
 from dr_orchestrator.storage.url import StorageURL, parse_url
 
 _TMP_PREFIX = ".dro-tmp-"
+# (`list` in the class body is SFTPBackend.list)
+_Entries = list[paramiko.SFTPAttributes]
+_Items = list[tuple[str, str, paramiko.SFTPAttributes | None]]  # (sort key, name, a file's attributes)
+_Problems = list[str]
 _CHUNK = 1 << 20
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -104,6 +113,7 @@ class SFTPBackend:
         self._dirs: set[str] = set()  # directories known to exist (saves a round trip per put)
         self._fsync = True  # cleared if the server lacks fsync@openssh.com
         self._copy_data = True  # cleared if the server lacks copy-data
+        self._seen: dict[str, _Seen] = {}  # per directory listed since the last sweep_temps (small)
 
     def __repr__(self) -> str:
         return f"SFTPBackend({self.url!r})"
@@ -284,27 +294,75 @@ class SFTPBackend:
     def _walk(self, rel_dir: str, name_prefix: str) -> Iterator[ObjectInfo]:
         # One directory listed at a time (lazy); entries sorted so that keys come out in
         # byte order ('a/b' sorts as 'a' + '/' + 'b').
-        directory = f"{self.root}/{rel_dir}".rstrip("/") if rel_dir else self.root
         try:
-            with self._client(rel_dir) as sftp:
-                entries = sftp.listdir_attr(directory)
+            files, seen = self._scan(rel_dir)
         except ObjectNotFound:
             return
-        items = []
-        for e in entries:
-            name = e.filename
-            if not name.startswith(name_prefix) or name.startswith(_TMP_PREFIX):
-                continue
-            is_dir = stat_mod.S_ISDIR(e.st_mode or 0)
-            if is_dir or stat_mod.S_ISREG(e.st_mode or 0):
-                items.append((name + "/" if is_dir else name, is_dir, e))
-        items.sort()
-        for _, is_dir, e in items:
-            key = f"{rel_dir}/{e.filename}" if rel_dir else e.filename
-            if is_dir:
+        self._seen[rel_dir] = seen  # so a sweep_temps after this listing needs none of its own
+        items: _Items = [
+            (name + "/", name, None) for name in seen.subdirs if name.startswith(name_prefix)]
+        items += [(e.filename, e.filename, e) for e in files if e.filename.startswith(name_prefix)]
+        items.sort(key=lambda item: item[0])
+        for _, name, e in items:
+            key = f"{rel_dir}/{name}" if rel_dir else name
+            if e is None:
                 yield from self._walk(key, "")
             else:
                 yield _info(key, e)
+
+    def _scan(self, rel_dir: str) -> tuple[_Entries, _Seen]:
+        """One directory's objects, and its subdirectories and temp files."""
+        directory = f"{self.root}/{rel_dir}".rstrip("/") if rel_dir else self.root
+        with self._client(rel_dir) as sftp:
+            return _split(sftp.listdir_attr(directory))
+
+    def sweep_temps(self, older_than: float) -> SweepResult:
+        """Remove the temp files of puts killed mid-upload (TempSweeper in base.py).
+
+        Walks the whole tree under the root, but a directory this backend has listed since
+        the last sweep is not listed again: its temp files and subdirectories were kept from
+        that listing (a replication lists its target first, so its sweep costs a listing of
+        the root and of locks/, plus a stat and a remove per stale temp file). Each
+        candidate is stat-ed again before it is removed: that listing may be minutes old.
+        A lost connection ends the sweep (the next one carries on) rather than making every
+        remaining directory wait for a reconnect to time out."""
+        cutoff = time.time() - older_than
+        removed = 0
+        problems: _Problems = []
+        stack = [""]
+        while stack:
+            rel_dir = stack.pop()
+            try:
+                seen = self._seen.pop(rel_dir, None) or self._scan(rel_dir)[1]
+                stack += [f"{rel_dir}/{d}" if rel_dir else d for d in seen.subdirs]
+                for name, mtime in seen.temps:
+                    if mtime < cutoff:
+                        removed += self._remove_stale(f"{rel_dir}/{name}" if rel_dir else name, cutoff, problems)
+            except ObjectNotFound:
+                continue  # a directory removed meanwhile
+            except DRError as exc:
+                problems.append(exc.message)
+                if exc.retryable:
+                    problems.append(f"{self.url}: sweep of temp files stopped; the next one carries on")
+                    break
+        return removed, problems
+
+    def _remove_stale(self, key: str, cutoff: float, problems: _Problems) -> bool:
+        try:
+            path = self._path(key)
+            with self._client(key) as sftp:
+                st = sftp.lstat(path)  # never through a symlink
+                if not stat_mod.S_ISREG(st.st_mode or 0) or st.st_mtime is None or st.st_mtime >= cutoff:
+                    return False  # written to since it was listed: a live writer's
+                sftp.remove(path)
+        except ObjectNotFound:
+            return False  # renamed into place or removed meanwhile
+        except DRError as exc:
+            if exc.retryable:
+                raise
+            problems.append(exc.message)
+            return False
+        return True
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -373,6 +431,32 @@ def _read_source(data: BinaryIO) -> bytes:
     except OSError as exc:
         exc.dro_source = True  # type: ignore[attr-defined]
         raise
+
+
+class _Seen(NamedTuple):
+    """What sweep_temps needs of a directory listing."""
+    subdirs: list[str]
+    temps: list[tuple[str, int]]  # (name, mtime) of the temp files
+
+
+def _split(entries: _Entries) -> tuple[_Entries, _Seen]:
+    """A directory's entries → (its objects, its subdirectories and temp files). OpenSSH
+    reports entries as lstat() sees them: a symlink is neither a directory nor a file."""
+    files: _Entries = []
+    seen = _Seen([], [])
+    for e in entries:
+        mode = e.st_mode or 0
+        if stat_mod.S_ISDIR(mode):
+            if not e.filename.startswith(_TMP_PREFIX):
+                seen.subdirs.append(e.filename)
+        elif not stat_mod.S_ISREG(mode):
+            continue
+        elif e.filename.startswith(_TMP_PREFIX):
+            if e.st_mtime is not None:  # of unknown age: never removed
+                seen.temps.append((e.filename, e.st_mtime))
+        else:
+            files.append(e)
+    return files, seen
 
 
 def _info(key: str, st: paramiko.SFTPAttributes) -> ObjectInfo:

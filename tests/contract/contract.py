@@ -240,6 +240,17 @@ class BackendContract:
         with pytest.raises(ObjectNotFound):
             locked.stat("free")
 
+    def test_temp_sweep_never_removes_an_object(self, backend: Backend) -> None:
+        """The optional sweep of a killed writer's temp files (storage.base.TempSweeper),
+        asked the way callers ask (through the retry wrapper), even with every file old enough."""
+        sweep = getattr(backend, "sweep_temps", None)
+        if sweep is None:
+            pytest.skip("this backend writes no temp files (and has no sweep)")
+        for key in ("config", "data/ab/x", "deep/a/b/c"):
+            backend.put(key, b"x")
+        assert sweep(-3600.0) == (0, [])
+        assert sorted(i.key for i in backend.list()) == ["config", "data/ab/x", "deep/a/b/c"]
+
     def test_no_secrets_in_repr_or_errors(self, make_location: Callable[..., Location]) -> None:
         url, options = make_location("main")
         secrets = [v for k, v in options.items() if k in SECRET_OPTIONS and len(v) >= 6]

@@ -89,3 +89,30 @@ def test_persistent_faults_give_retryable_error_never_partial(
         direct.stat("new")
     proxy.always(None)
     assert _sha(faulty.get("old")) == _sha(data)
+
+
+def test_temp_sweep_stops_at_a_lost_connection_and_the_next_one_carries_on(
+        setup: tuple[Backend, Backend, FaultProxy]) -> None:
+    from dr_orchestrator.storage.base import STALE_TEMP_AGE
+    from dr_orchestrator.storage.retry import unwrap
+    from dr_orchestrator.storage.sftp import SFTPBackend
+
+    direct, faulty, proxy = setup
+    inner = unwrap(direct)
+    assert isinstance(inner, SFTPBackend)
+    temps = []
+    for d in range(8):
+        direct.put(f"data/{d:02x}/obj", b"x")
+        temp = Path(inner.root, f"data/{d:02x}/.dro-tmp-{uuid.uuid4().hex}")
+        temp.write_bytes(b"killed mid-upload")
+        os.utime(temp, (0, 0))
+        temps.append(temp)
+    faulty.stat("data/00/obj")  # connected
+    proxy.always("reset", after=0, direction="down")  # every answer, and every reconnect, is cut
+
+    removed, problems = faulty.sweep_temps(STALE_TEMP_AGE)  # type: ignore[attr-defined]
+    assert removed == 0 and all(t.exists() for t in temps)
+    assert len(problems) == 2 and "sweep of temp files stopped" in problems[1]  # not one per directory
+    proxy.always(None)
+    assert faulty.sweep_temps(STALE_TEMP_AGE) == (8, [])  # type: ignore[attr-defined]
+    assert not any(t.exists() for t in temps)

@@ -261,3 +261,15 @@ def test_records_are_immutable_and_share_no_mutable_default() -> None:
     assert parse_url("s3://bucket/p").options == {}
     # Records cross process boundaries (helpers, the scheduler): the shared default too.
     assert pickle.loads(pickle.dumps(a)) == a and copy.deepcopy(a) == a
+
+
+def test_wrapper_shows_an_optional_sweep_only_when_the_backend_has_one() -> None:
+    class Sweeping(Flaky):
+        def sweep_temps(self, older_than: float) -> tuple[int, list[str]]:
+            return int(older_than), ["one problem"]
+
+    plain, sweeping = RetryingBackend(Flaky(0), NOW), RetryingBackend(Sweeping(0), NOW)
+    assert getattr(plain, "sweep_temps", None) is None and not hasattr(plain, "sweep_temps")
+    assert getattr(RetryingBackend(plain, NOW), "sweep_temps", None) is None  # wrappers of wrappers too
+    assert sweeping.sweep_temps(7) == (7, ["one problem"])
+    assert RetryingBackend(sweeping, NOW).sweep_temps(3) == (3, ["one problem"])

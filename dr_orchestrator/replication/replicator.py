@@ -17,7 +17,8 @@
 5. Optionally mirror the source's forget/prune at the target (retention.py).
 
 Interrupted runs resume by themselves: the next diff only sees what is still missing,
-and backends never show partial objects.
+and backends never show partial objects; the temp files a killed run left at the target
+are swept by a later one (_sweep_temps).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.replication.transfer import Outcome, Result, Transfer
 from dr_orchestrator.replication.workers import in_background, run_parallel
-from dr_orchestrator.storage.base import Backend, ObjectInfo
+from dr_orchestrator.storage.base import STALE_TEMP_AGE, Backend, ObjectInfo
 
 
 class Progress(Protocol):
@@ -166,11 +167,10 @@ class Replicator:
             return
         if self._tgt_cache is not None and (todo or (self.opt.mirror_deletes and tgt.keys() - src.keys())):
             self._tgt_cache.invalidate()  # before the first write there (listcache.py)
-        if self.transfer.local_writer is not None and (self._tgt_cache is None or not self._tgt_cache.loaded):
+        if self._tgt_cache is None or not self._tgt_cache.loaded:
             # No cache file: the last run here may have been killed, leaving temp and staged
             # files nobody renames (a cache file is written only after a run that ended well).
-            rep.stale_temp_files_removed, problems = sweep_stale_temps(self.transfer.local_writer.root)
-            rep.warnings += [f"stale temp files: {p}" for p in problems[:20]]
+            self._sweep_temps()
         present = tgt.keys() - suspect
         if self.opt.graph is not None and same.count:
             present |= same.keys()  # what a snapshot needs may be among them
@@ -204,6 +204,23 @@ class Replicator:
             retention.mirror_deletes(src, self.target, rep, graph=self.opt.graph, source_locks=locks,
                                      target_listing=tgt,
                                      now=self.opt.now() if self.opt.now else None)
+
+    def _sweep_temps(self) -> None:
+        """Remove what killed writers left at the target: the local replica writer's temp and
+        staged files (by PID, localfast.py), else the temp files of a backend that writes
+        through them (local put, SFTP: storage.base.TempSweeper) once they are a day old.
+        Targets without a listing cache (every SFTP one) sweep on every run: an SFTP sweep
+        reuses the target listing just made (sftp.py), so it costs two small directory
+        listings; a local one without the replica writer reads every directory's names again."""
+        if self.transfer.local_writer is not None:
+            removed, problems = sweep_stale_temps(self.transfer.local_writer.root)
+        else:
+            sweep = getattr(self.target, "sweep_temps", None)
+            if sweep is None:
+                return  # an object store: nothing is written under a temp name
+            removed, problems = sweep(STALE_TEMP_AGE)
+        self.report.stale_temp_files_removed += removed
+        self.report.warnings += [f"stale temp files: {p}" for p in problems[:20]]
 
     def _list_both(self) -> tuple[Listing, Listing]:
         src_cache, tgt_cache = self._src_cache, self._tgt_cache

@@ -68,7 +68,7 @@ class ReplicationReport:
         self.kept_immutable: list[str] = []
         self.unrecoverable: list[str] = []  # repair: bad here and not at the replica
         self.warnings: list[str] = []
-        self.stale_temp_files_removed = 0  # left at the target by a killed run (localfast.sweep_stale_temps)
+        self.stale_temp_files_removed = 0  # left at the target by a killed run (Replicator._sweep_temps)
         self.stopped = False  # a stop request ended the run early (nothing partial was written)
         self.seconds = 0.0
 

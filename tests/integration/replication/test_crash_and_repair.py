@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from dr_orchestrator.replication import layout
 from dr_orchestrator.storage.local import LocalBackend
@@ -125,3 +129,54 @@ def test_dro_repair_heals_a_damaged_site_from_its_replica(tmp_path: Path) -> Non
     bad = dro("repair", "--repo", f"file://{primary.root}", "--from", replica_url, "--json")
     assert bad.returncode == 3
     assert json.loads(bad.stdout)["unrecoverable"] == [stray]
+
+
+@pytest.mark.services
+def test_sigkill_mid_upload_to_sftp_leaves_a_temp_file_that_a_later_run_sweeps(
+        tmp_path: Path, ssh_server: dict[str, object]) -> None:
+    src = LocalBackend(tmp_path / "src")
+    repo = SynthRepo(src).init()
+    rng = random.Random(9)
+    for _ in range(3):
+        repo.add_snapshot(n_packs=3, size=512 * 1024, rng=rng)
+    root = Path(f"/tmp/dro-kill-sftp-{uuid.uuid4().hex[:10]}")  # the server's disk is this machine's
+    target = (f"sftp://root@127.0.0.1:{ssh_server['ports'][0]}{root}"  # type: ignore[index]
+              f"?key=file:{ssh_server['key']}&known_hosts={ssh_server['known_hosts']}")
+    base = ["replicate", "--from", f"file://{src.root}", "--to", target, "--json"]
+
+    def temps() -> list[Path]:
+        return sorted(root.rglob(".dro-tmp-*"))
+
+    def replicate() -> dict[str, object]:
+        run = dro(*base)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)  # type: ignore[no-any-return]
+
+    try:
+        # One upload at a time, slowed down: killed while a pack is being written.
+        proc = subprocess.Popen([sys.executable, "-m", "dr_orchestrator.cli.main", *base, "--workers", "1",
+                                 "--bandwidth-limit", "1MiB"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={k: v for k, v in os.environ.items() if k != "DRO_PASSWORD"})
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and not temps() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        leaked = temps()
+        assert len(leaked) == 1, "the killed upload's temp file stays on the server"
+
+        fresh = replicate()  # right after: it may be a live writer's, so it is kept
+        assert fresh["ok"] and fresh["stale_temp_files_removed"] == 0 and temps() == leaked
+
+        past = time.time() - 2 * 24 * 3600
+        os.utime(leaked[0], (past, past))  # a day later: abandoned
+        repo.add_snapshot(n_packs=1, size=64 * 1024, rng=rng)
+        swept = replicate()
+        assert swept["ok"] and swept["stale_temp_files_removed"] == 1 and swept["warnings"] == []
+        assert swept["counters"]["objects_copied"] == 3  # type: ignore[index]  # the new pack, index, snapshot
+        assert temps() == []
+        replica = LocalBackend(root, create=False)  # the same files, read directly
+        assert {i.key: replica.get(i.key) for i in replica.list("")} == repo.contents
+        assert incomplete_snapshots(replica) == {}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -268,6 +269,36 @@ def test_no_temp_files_left(repo: SynthRepo, tmp_path: Path) -> None:
     replicate(repo.backend, dst)
     leftovers = [n for _, _, files in os.walk(dst.root) for n in files if n.startswith(".dro-tmp")]
     assert leftovers == []
+
+
+def test_target_written_through_its_backend_gets_its_stale_temp_files_swept(
+        repo: SynthRepo, tmp_path: Path, listing_mode: str) -> None:
+    """local_fast=False: the target is written by LocalBackend.put, whose temp files the local
+    replica writer's sweep does not know; the backend's own sweep (by age) removes them."""
+    dst = LocalBackend(tmp_path / "dst")
+
+    def plant(rel: str, age: float) -> Path:
+        path = dst.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a pack")
+        os.utime(path, (time.time() - age, time.time() - age))
+        return path
+
+    stale, fresh = plant("data/ab/.dro-tmp-k1ll3d", 2 * 86400), plant("data/cd/.dro-tmp-l1ve", 60)
+    assert replicate(repo.backend, dst, Options(local_fast=False, dry_run=True)).stale_temp_files_removed == 0
+    assert stale.exists()
+    rep = replicate(repo.backend, dst, Options(local_fast=False))
+    assert rep.ok and rep.stale_temp_files_removed == 1 and rep.warnings == []
+    assert not stale.exists() and fresh.exists()
+    assert stored_objects(dst) == repo.contents and incomplete_snapshots(dst) == {}
+
+    # A run that ended well saved the listing cache: the next one has no killed run to clean up after.
+    again = plant("index/.dro-tmp-k1ll3d", 2 * 86400)
+    repo.add_snapshot(n_packs=1)
+    rep = replicate(repo.backend, dst, Options(local_fast=False))
+    cached = listing_mode == "listing-cache"
+    assert rep.ok and rep.stale_temp_files_removed == (0 if cached else 1) and again.exists() == cached
+    assert stored_objects(dst) == repo.contents
 
 
 def test_in_process_copies_small_objects_here_and_big_ones_on_two_threads(tmp_path: Path,

@@ -329,18 +329,20 @@ class Replicator:
             done.append(res)
             self._record(res)
             self.opt.progress.advance(1, res.size)
-        if self._tgt_cache is not None:  # a re-sent object: its size is read, not taken from the cache
-            self._tgt_cache.forget(r.key for r in done if r.outcome is not Outcome.ABANDONED)
-            # … but one this process wrote, checked against its name, into a directory no
-            # listing knows yet (an empty target) needs no stat: the writer knows its size.
-            self._tgt_cache.expect((r.key, r.size) for r in done if r.outcome is Outcome.STREAMED)
-        copied = {r.key for r in done if r.outcome in (Outcome.SERVER_SIDE, Outcome.STREAMED)}
         # The phase's barrier (a syncfs: kernel work, the GIL released) and the check that
         # the copies are visible with their sizes need nothing from each other: side by
-        # side. The next phase starts only once both are done. Meanwhile the CPUs would be
-        # idle: the next phases' objects are copied under staged names (`ahead`).
+        # side, the barrier started first (it is the long part; the bookkeeping below takes
+        # ~0.1 s for 20,000 objects). The next phase starts only once both are done.
+        # Meanwhile the CPUs would be idle: the next phases' objects are copied under
+        # staged names (`ahead`).
         barrier_done = in_background(self.transfer.barrier, "dro-barrier")
         try:
+            if self._tgt_cache is not None:  # a re-sent object: its size is read, not taken from the cache
+                self._tgt_cache.forget(r.key for r in done if r.outcome is not Outcome.ABANDONED)
+                # … but one this process wrote, checked against its name, into a directory no
+                # listing knows yet (an empty target) needs no stat: the writer knows its size.
+                self._tgt_cache.expect((r.key, r.size) for r in done if r.outcome is Outcome.STREAMED)
+            copied = {r.key for r in done if r.outcome in (Outcome.SERVER_SIDE, Outcome.STREAMED)}
             if ahead is not None and not self.opt.stop.is_set():
                 for res in self._copy_all(ahead(), stage=True):
                     self._staged[res.key] = res

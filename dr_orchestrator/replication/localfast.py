@@ -30,6 +30,7 @@ import os
 import re
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import Any, BinaryIO
 
 from dr_orchestrator.replication.listcache import TMP_PREFIX as _TMP_PREFIX  # LocalBackend's listing skips it
 from dr_orchestrator.replication.listcache import Block, DirCache, blocks_under
-from dr_orchestrator.storage.base import EMPTY_MAPPING, Backend, ObjectInfo, validate_key
+from dr_orchestrator.storage.base import EMPTY_MAPPING, STALE_TEMP_AGE, Backend, ObjectInfo, validate_key
 
 
 def local_root(backend: Backend) -> Path | None:
@@ -232,16 +233,19 @@ def _token() -> str:
     return blake3.blake3("\0".join(parts).encode()).hexdigest()[:8]
 
 
-def sweep_stale_temps(root: Path) -> tuple[int, list[str]]:
+def sweep_stale_temps(root: Path, older_than: float = STALE_TEMP_AGE) -> tuple[int, list[str]]:
     """Remove the temp and staged files that replica writers of processes no longer alive
     on this machine (same boot, same PID namespace) left under `root` — a killed run's
     temp files are never renamed. Files of live processes, of other machines or
-    containers, of other users, and other writers' temp files are left alone. Only the
-    root and the repository's directories are walked, on the root's file system. Returns
-    (how many were removed, what could not be looked at or removed)."""
+    containers, and of other users are left alone. Other writers' temp files (a killed
+    LocalBackend put: a backup or a repair into this directory) carry no pid: they go once
+    untouched for `older_than` seconds, as LocalBackend.sweep_temps would judge them. Only
+    the root and the repository's directories are walked, on the root's file system.
+    Returns (how many were removed, what could not be looked at or removed)."""
     removed = 0
     problems: list[str] = []
     uid, token = os.geteuid(), _token()
+    cutoff = time.time() - older_than
     alive: dict[int, bool] = {}
     try:
         dev = os.stat(root).st_dev
@@ -266,8 +270,16 @@ def sweep_stale_temps(root: Path) -> tuple[int, list[str]]:
                     if (not first or e.name in _REPO_DIRS) and e.stat(follow_symlinks=False).st_dev == dev:
                         stack.append(e.path)
                     continue
+                if not e.name.startswith(_TMP_PREFIX):
+                    continue
                 m = _OUR_TEMP.match(e.name)
-                if m is None or m.group(1) != token:
+                if m is None:  # another writer's temp file: by its age
+                    st = e.stat(follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff and st.st_uid == uid:
+                        os.unlink(e.path)
+                        removed += 1
+                    continue
+                if m.group(1) != token:
                     continue
                 pid = int(m.group(2))
                 if pid not in alive:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from pathlib import Path
 
 import blake3
@@ -137,15 +138,19 @@ def test_sweep_removes_only_temp_files_of_writers_that_are_gone(tmp_path: Path) 
         f".dro-tmp-staged-{tok}-{os.getpid()}.2-jkl": True,
         f".dro-tmp-{other}-{gone.pid}-140-mno": True,  # another machine's or container's pid
         f".dro-tmp-{tok}-99999999999999999999-140-pqr": True,  # not a pid of ours at all
-        ".dro-tmp-k2j3h4_x": True,  # LocalBackend's mkstemp name: not ours to judge
+        ".dro-tmp-k2j3h4_x": True,  # LocalBackend's mkstemp name, fresh: maybe a live put
+        ".dro-tmp-a8b7c6_y": False,  # … and one untouched for more than a day: a killed put's
         "abc": True,  # an object
     }
     for name in names:
         (d / name).write_bytes(b"x")
+    day_old = time.time() - 86400 - 60
+    os.utime(d / ".dro-tmp-a8b7c6_y", (day_old, day_old))
+    os.utime(d / "abc", (day_old, day_old))  # an object is never judged by its age
     elsewhere = tmp_path / "not-a-repo-dir"  # only the repository's directories are walked
     elsewhere.mkdir()
     (elsewhere / f".dro-tmp-{tok}-{gone.pid}-140-abc").write_bytes(b"x")
-    assert localfast.sweep_stale_temps(tmp_path) == (2, [])
+    assert localfast.sweep_stale_temps(tmp_path) == (3, [])
     assert {p.name for p in d.iterdir()} == {n for n, keep in names.items() if keep}
     assert len(list(elsewhere.iterdir())) == 1
     assert localfast.sweep_stale_temps(tmp_path / "missing") == (0, [])

@@ -290,6 +290,10 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
             return
         console.print(f"{'would delete' if dry_run else 'deleted'} {rep.packs_deleted} packs, repacked "
                       f"{rep.packs_repacked}, {human_size(rep.bytes_freed)} freed; {rep.blobs_live} blobs live")
+        if rep.temp_files_removed:
+            console.print(f"removed {rep.temp_files_removed} temp file(s) of writes killed more than a day ago")
+        for warning in rep.warnings:
+            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
     @app_.command("unlock")
     def unlock(remove_all: bool = typer.Option(False, "--remove-all", help="Also remove live locks."),

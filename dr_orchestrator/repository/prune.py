@@ -9,7 +9,7 @@ objects, never a referenced blob without its pack.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from dr_orchestrator.repository.index import BlobLocation, Index, write_index
 from dr_orchestrator.repository.locks import RepoLock
 from dr_orchestrator.repository.packer import FinishedPack, PackEntry, Packer, Uploader
 from dr_orchestrator.repository.progress import NullProgress, Progress
+from dr_orchestrator.storage.base import STALE_TEMP_AGE
 
 if TYPE_CHECKING:
     from dr_orchestrator.repository.repo import Repository
@@ -34,6 +35,8 @@ class PruneReport:
     packs_repacked: int = 0
     packs_written: int = 0
     unreferenced_deleted: int = 0
+    temp_files_removed: int = 0  # left by puts killed mid-write (local, sftp), a day old
+    warnings: list[str] = field(default_factory=list)
     retained_kept: int = 0
     blobs_live: int = 0
     blobs_removed: int = 0
@@ -107,6 +110,8 @@ class Pruner:
         rep.packs_repacked = len(repack)
         rep.bytes_freed = sum(listed[p].size for p in delete) + sum(
             listed[p].size - sum(loc.length for _b, loc in live_by_pack[p]) for p in repack)
+        if not dry_run:
+            self._sweep_temps(rep)
         if dry_run or not (delete or repack or len(idx.index_ids) > 1):
             rep.duration_s = round(time.monotonic() - start, 3)
             return rep
@@ -142,6 +147,17 @@ class Pruner:
         repo.reload_index()
         rep.duration_s = round(time.monotonic() - start, 3)
         return rep
+
+    def _sweep_temps(self, rep: PruneReport) -> None:
+        """Remove the temp files of puts killed mid-write (a backup, a repair) that a backend
+        writing through them keeps beside its objects (storage.base.TempSweeper; object
+        stores have none). Only those untouched for a day: a live writer keeps its own fresh.
+        What cannot be removed is reported (warnings) and left for the next prune."""
+        sweep = getattr(self.repo.backend, "sweep_temps", None)
+        if sweep is None:
+            return
+        rep.temp_files_removed, problems = sweep(STALE_TEMP_AGE)
+        rep.warnings += [f"stale temp files: {p}" for p in problems[:20]]
 
     def _repack(self, pids: list[str], live: dict[str, list[tuple[bytes, BlobLocation]]]) -> list[FinishedPack]:
         if not pids:

@@ -172,3 +172,26 @@ def test_sftp_temp_written_to_since_the_listing_is_kept(sftp_location: tuple[Bac
 
     assert backend.sweep_temps(STALE_TEMP_AGE) == (0, [])  # type: ignore[attr-defined]
     assert temp.exists()
+
+
+def test_prune_sweeps_the_temp_files_of_killed_backups(location: tuple[Backend, Path], tmp_path: Path) -> None:
+    """A backup killed mid-put leaves a temp file beside its pack; the repository's own
+    maintenance, prune, removes it once a day old (a dry run touches nothing)."""
+    from dr_orchestrator.repository import Repository
+
+    backend, root = location
+    repo = Repository.init(backend, "correct horse")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.bin").write_bytes(os.urandom(300_000))
+    repo.backup([str(src)])
+    pack_dir = next(p.parent for p in (root / "data").rglob("*") if p.is_file())
+    killed = plant(root, f"{pack_dir.relative_to(root)}/{temp_name()}", 2 * DAY)
+    live = plant(root, f"index/{temp_name()}", 60)  # a put in progress right now
+
+    assert repo.prune(dry_run=True).temp_files_removed == 0
+    assert killed.exists()
+    rep = repo.prune()
+    assert rep.temp_files_removed == 1 and rep.warnings == []
+    assert not killed.exists() and live.exists()
+    assert Repository.open(backend, "correct horse").verify(1.0).ok

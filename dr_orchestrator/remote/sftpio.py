@@ -38,6 +38,7 @@ class RangeReader(io.RawIOBase):
         self._pos = start
         self._end = end
         self._window_end = start
+        quiet_prefetch(f)
         f.seek(start)
 
     def readable(self) -> bool:
@@ -78,3 +79,25 @@ class RangeReader(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+def quiet_prefetch(f: paramiko.SFTPFile) -> None:
+    """Keep a dropped connection's error out of paramiko's prefetch thread.
+
+    paramiko sends a prefetch's read requests from a thread of its own. When the connection
+    drops meanwhile, that thread dies with "Socket is closed", and Python prints its
+    traceback to stderr — noise in a run that then retries and heals, since the reader's
+    next read fails on the same dead connection and its caller handles that. Here the
+    thread's connection errors end it quietly; anything else still surfaces. (This wraps a
+    private paramiko method, looked up per file; without it, nothing changes.)"""
+    inner = getattr(f, "_prefetch_thread", None)
+    if inner is None or getattr(inner, "__wrapped__", None) is not None:
+        return
+
+    def prefetch_thread(*args: Any) -> None:
+        try:
+            inner(*args)
+        except (OSError, EOFError, paramiko.SSHException):
+            return  # the connection is gone: the reader's next read raises (and is retried)
+    prefetch_thread.__wrapped__ = inner  # type: ignore[attr-defined]
+    setattr(f, "_prefetch_thread", prefetch_thread)  # noqa: B010 - a private attribute paramiko stubs do not name

@@ -41,9 +41,11 @@ def test_a_dropped_connection_does_not_crash_the_prefetch_thread(
         f = sftp.open(str(path), "rb")
         reader = RangeReader(f, 0, len(data))
         assert reader.read(1 << 20) == data[: 1 << 20]  # a window prefetched, over a live connection
-        sftp.get_channel().get_transport().close()  # the connection drops
+        channel = sftp.get_channel()
+        assert channel is not None
+        channel.get_transport().close()  # the connection drops
         # paramiko's prefetch thread sending on the dead connection: what it runs per window
-        thread = threading.Thread(target=f._prefetch_thread, args=([(0, 32768)], None))
+        thread = threading.Thread(target=getattr(f, "_prefetch_thread"), args=([(0, 32768)], None))  # noqa: B009
         thread.start()
         thread.join()
         assert crashed == []  # without quiet_prefetch: OSError("Socket is closed") in the thread

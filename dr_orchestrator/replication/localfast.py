@@ -242,6 +242,8 @@ def sweep_stale_temps(root: Path, older_than: float = STALE_TEMP_AGE) -> tuple[i
     untouched for `older_than` seconds, as LocalBackend.sweep_temps would judge them. Only
     the root and the repository's directories are walked, on the root's file system.
     Returns (how many were removed, what could not be looked at or removed)."""
+    from dr_orchestrator.storage.local import scan_tree, stale_file
+
     removed = 0
     problems: list[str] = []
     uid, token = os.geteuid(), _token()
@@ -253,45 +255,31 @@ def sweep_stale_temps(root: Path, older_than: float = STALE_TEMP_AGE) -> tuple[i
         return 0, []
     except OSError as exc:
         return 0, [f"{root}: {exc.strerror or exc}"]
-    stack = [str(root)]
-    first = True
-    while stack:
-        top = stack.pop()
+
+    def descend(e: os.DirEntry[str], at_root: bool) -> bool:
+        return (not at_root or e.name in _REPO_DIRS) and e.stat(follow_symlinks=False).st_dev == dev
+
+    for e in scan_tree(str(root), problems, descend):
+        if not e.name.startswith(_TMP_PREFIX):
+            continue
         try:
-            entries = list(os.scandir(top))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as exc:
-            problems.append(f"{top}: {exc.strerror or exc}")
-            continue
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    if (not first or e.name in _REPO_DIRS) and e.stat(follow_symlinks=False).st_dev == dev:
-                        stack.append(e.path)
-                    continue
-                if not e.name.startswith(_TMP_PREFIX):
-                    continue
-                m = _OUR_TEMP.match(e.name)
-                if m is None:  # another writer's temp file: by its age
-                    st = e.stat(follow_symlinks=False)
-                    if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff and st.st_uid == uid:
-                        os.unlink(e.path)
-                        removed += 1
-                    continue
-                if m.group(1) != token:
-                    continue
+            m = _OUR_TEMP.match(e.name)
+            if m is None:  # another writer's temp file (no pid in its name): by its age
+                stale = stale_file(e, cutoff, uid)
+            elif m.group(1) != token:
+                continue
+            else:
                 pid = int(m.group(2))
                 if pid not in alive:
                     alive[pid] = _alive(pid)
-                if not alive[pid] and e.stat(follow_symlinks=False).st_uid == uid:
-                    os.unlink(e.path)
-                    removed += 1
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                problems.append(f"{e.path}: {exc.strerror or exc}")
-        first = False
+                stale = not alive[pid] and e.stat(follow_symlinks=False).st_uid == uid
+            if stale:
+                os.unlink(e.path)
+                removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            problems.append(f"{e.path}: {exc.strerror or exc}")
     return removed, problems
 
 

@@ -14,7 +14,7 @@ import errno
 import os
 import stat as stat_mod
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -154,28 +154,15 @@ class LocalBackend:
         cutoff = time.time() - older_than
         removed = 0
         problems: _Problems = []
-        stack = [str(self.root)]
-        while stack:
-            top = stack.pop()
+        for e in scan_tree(str(self.root), problems):
             try:
-                with os.scandir(top) as it:
-                    entries = list(it)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
+                if e.name.startswith(_TMP_PREFIX) and stale_file(e, cutoff):
+                    os.unlink(e.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # committed (renamed) or removed meanwhile
             except OSError as exc:
-                problems.append(f"{top}: {exc.strerror or exc}")
-                continue
-            for e in entries:
-                try:
-                    if e.is_dir(follow_symlinks=False):
-                        stack.append(e.path)
-                    elif e.name.startswith(_TMP_PREFIX) and _stale_file(e, cutoff):
-                        os.unlink(e.path)
-                        removed += 1
-                except FileNotFoundError:
-                    continue  # committed (renamed) or removed meanwhile
-                except OSError as exc:
-                    problems.append(f"{e.path}: {exc.strerror or exc}")
+                problems.append(f"{e.path}: {exc.strerror or exc}")
         return removed, problems
 
     def copy_from(self, source: Backend, src_key: str, dst_key: str) -> bool:
@@ -209,9 +196,39 @@ class _Limited:
         return True
 
 
-def _stale_file(entry: os.DirEntry[str], cutoff: float) -> bool:
+def scan_tree(root: str, problems: list[str],
+              descend: Callable[[os.DirEntry[str], bool], bool] | None = None) -> Iterator[os.DirEntry[str]]:
+    """Every entry under `root` that is not a directory, depth first, symlinks never
+    followed. `descend(entry, at_root)` may refuse a directory. A directory that cannot be
+    read (or asked about) goes to `problems`; one removed meanwhile is skipped."""
+    stack = [(root, True)]
+    while stack:
+        top, at_root = stack.pop()
+        try:
+            with os.scandir(top) as it:
+                entries = list(it)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            problems.append(f"{top}: {exc.strerror or exc}")
+            continue
+        for e in entries:
+            try:
+                if not e.is_dir(follow_symlinks=False):
+                    yield e
+                elif descend is None or descend(e, at_root):
+                    stack.append((e.path, False))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                problems.append(f"{e.path}: {exc.strerror or exc}")
+
+
+def stale_file(entry: os.DirEntry[str], cutoff: float, uid: int | None = None) -> bool:
+    """A regular file (never through a symlink) last modified before `cutoff`, owned by
+    `uid` if given."""
     st = entry.stat(follow_symlinks=False)
-    return stat_mod.S_ISREG(st.st_mode) and st.st_mtime < cutoff
+    return stat_mod.S_ISREG(st.st_mode) and st.st_mtime < cutoff and (uid is None or st.st_uid == uid)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -55,6 +55,14 @@ class _Bar:
         self.p.update(self.task, advance=nbytes)
 
 
+def _print_sweep(removed: int, warnings: list[str]) -> None:
+    """What prune's sweep of temp files did (PruneReport.temp_files_removed, .warnings)."""
+    if removed:
+        console.print(f"removed {removed} temp file(s) of writes killed more than a day ago")
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
 @contextmanager
 def _progress(label: str, as_json: bool) -> Iterator[_Bar | None]:
     if as_json or not sys.stderr.isatty():
@@ -277,6 +285,7 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
         if "prune" in out:
             console.print(f"pruned: {out['prune']['packs_deleted']} packs deleted, "
                           f"{out['prune']['packs_repacked']} repacked, {human_size(out['prune']['bytes_freed'])} freed")
+            _print_sweep(out["prune"]["temp_files_removed"], out["prune"]["warnings"])
 
     @app_.command("prune")
     def prune_cmd(dry_run: bool = typer.Option(False, "--dry-run"), repo: str = REPO, password_file: str = PWFILE,
@@ -290,10 +299,7 @@ def register(app_: typer.Typer) -> None:  # noqa: C901 - one place that lists th
             return
         console.print(f"{'would delete' if dry_run else 'deleted'} {rep.packs_deleted} packs, repacked "
                       f"{rep.packs_repacked}, {human_size(rep.bytes_freed)} freed; {rep.blobs_live} blobs live")
-        if rep.temp_files_removed:
-            console.print(f"removed {rep.temp_files_removed} temp file(s) of writes killed more than a day ago")
-        for warning in rep.warnings:
-            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        _print_sweep(rep.temp_files_removed, rep.warnings)
 
     @app_.command("unlock")
     def unlock(remove_all: bool = typer.Option(False, "--remove-all", help="Also remove live locks."),

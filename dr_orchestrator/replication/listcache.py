@@ -69,6 +69,8 @@ from typing import Any
 
 import blake3
 
+from dr_orchestrator.storage.base import TEMP_PREFIX
+
 ENV = "DRO_LISTING_CACHE"  # 0/off/false/no: list every object with a stat, always
 ENV_MAX_AGE = "DRO_LISTING_CACHE_MAX_AGE"  # seconds since the last full listing; default 24 h
 DEFAULT_MAX_AGE = 24 * 3600
@@ -84,7 +86,7 @@ EXACT_FS = frozenset({"ext4", "xfs", "btrfs", "tmpfs"})
 # The clock Linux stamps inodes with (CLOCK_REALTIME_COARSE is 5 there; Python names it not).
 _FS_CLOCK = 5 if sys.platform.startswith("linux") else None
 VERSION = 4
-TMP_PREFIX = ".dro-tmp-"  # temp files of writers in progress: never listed
+TMP_PREFIX = TEMP_PREFIX  # temp files of writers in progress: never listed
 # Top directories whose file names are the BLAKE3 of their bytes (layout.CONTENT_ADDRESSED).
 CONTENT_ADDRESSED = frozenset({"data", "index", "snapshots"})
 

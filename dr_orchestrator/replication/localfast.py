@@ -239,10 +239,11 @@ def sweep_stale_temps(root: Path, older_than: float = STALE_TEMP_AGE) -> tuple[i
     temp files are never renamed. Files of live processes, of other machines or
     containers, and of other users are left alone. Other writers' temp files (a killed
     LocalBackend put: a backup or a repair into this directory) carry no pid: they go once
-    untouched for `older_than` seconds, as LocalBackend.sweep_temps would judge them. Only
-    the root and the repository's directories are walked, on the root's file system.
+    untouched for `older_than` seconds (and ours: same user), as LocalBackend.sweep_temps
+    judges them by age. Only the root and the repository's directories are walked, on the
+    root's file system.
     Returns (how many were removed, what could not be looked at or removed)."""
-    from dr_orchestrator.storage.local import scan_tree, stale_file
+    from dr_orchestrator.storage.local import repo_dirs_on, scan_tree, stale_file
 
     removed = 0
     problems: list[str] = []
@@ -255,11 +256,7 @@ def sweep_stale_temps(root: Path, older_than: float = STALE_TEMP_AGE) -> tuple[i
         return 0, []
     except OSError as exc:
         return 0, [f"{root}: {exc.strerror or exc}"]
-
-    def descend(e: os.DirEntry[str], at_root: bool) -> bool:
-        return (not at_root or e.name in _REPO_DIRS) and e.stat(follow_symlinks=False).st_dev == dev
-
-    for e in scan_tree(str(root), problems, descend):
+    for e in scan_tree(str(root), problems, repo_dirs_on(dev)):
         if not e.name.startswith(_TMP_PREFIX):
             continue
         try:
@@ -281,9 +278,6 @@ def sweep_stale_temps(root: Path, older_than: float = STALE_TEMP_AGE) -> tuple[i
         except OSError as exc:
             problems.append(f"{e.path}: {exc.strerror or exc}")
     return removed, problems
-
-
-_REPO_DIRS = frozenset({"data", "index", "keys", "snapshots", "locks"})
 
 
 def _alive(pid: int) -> bool:

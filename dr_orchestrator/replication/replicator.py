@@ -211,14 +211,18 @@ class Replicator:
         through them (local put, SFTP: storage.base.TempSweeper) once they are a day old.
         Targets without a listing cache (every SFTP one) sweep on every run: an SFTP sweep
         reuses the target listing just made (sftp.py), so it costs two small directory
-        listings; a local one without the replica writer reads every directory's names again."""
-        if self.transfer.local_writer is not None:
-            removed, problems = sweep_stale_temps(self.transfer.local_writer.root)
-        else:
-            sweep = getattr(self.target, "sweep_temps", None)
-            if sweep is None:
-                return  # an object store: nothing is written under a temp name
-            removed, problems = sweep(STALE_TEMP_AGE)
+        listings; a local one without the replica writer reads every directory's names again.
+        Housekeeping: whatever goes wrong is a warning, never the run's failure."""
+        try:
+            if self.transfer.local_writer is not None:
+                removed, problems = sweep_stale_temps(self.transfer.local_writer.root)
+            else:
+                sweep = getattr(self.target, "sweep_temps", None)
+                if sweep is None:
+                    return  # an object store: nothing is written under a temp name
+                removed, problems = sweep(STALE_TEMP_AGE)
+        except Exception as exc:  # noqa: BLE001 - reported, and the replication goes on
+            removed, problems = 0, [f"{type(exc).__name__}: {exc}"]
         self.report.stale_temp_files_removed += removed
         self.report.warnings += [f"stale temp files: {p}" for p in problems[:20]]
 

@@ -156,7 +156,10 @@ class Pruner:
         sweep = getattr(self.repo.backend, "sweep_temps", None)
         if sweep is None:
             return
-        rep.temp_files_removed, problems = sweep(STALE_TEMP_AGE)
+        try:
+            rep.temp_files_removed, problems = sweep(STALE_TEMP_AGE)
+        except Exception as exc:  # noqa: BLE001 - housekeeping: reported, the prune goes on
+            problems = [f"{type(exc).__name__}: {exc}"]
         rep.warnings += [f"stale temp files: {p}" for p in problems[:20]]
 
     def _repack(self, pids: list[str], live: dict[str, list[tuple[bytes, BlobLocation]]]) -> list[FinishedPack]:

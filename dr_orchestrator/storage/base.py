@@ -126,6 +126,12 @@ class TempSweeper(Protocol):
         ...
 
 
+# Writers that put an object under a temp name first (local, sftp, the replica writer)
+# start that name with this; listings skip it, and no key may use it (validate_key).
+TEMP_PREFIX = ".dro-tmp-"
+# A repository's top-level directories: sweeps of temp files walk these and the root only.
+REPO_DIRS = frozenset({"data", "index", "keys", "snapshots", "locks"})
+
 _BAD_SEGMENTS = {"", ".", ".."}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 
@@ -142,6 +148,9 @@ def validate_key(key: str) -> str:
         if seg in _BAD_SEGMENTS:
             raise InvalidKey(f"storage key {key!r} has an empty, '.' or '..' segment",
                              "keys may not climb out of their location")
+    if key.startswith(TEMP_PREFIX) or "/" + TEMP_PREFIX in key:
+        raise InvalidKey(f"storage key {key!r} has a segment starting with {TEMP_PREFIX!r}",
+                         "that prefix marks writers' temp files, which are never listed and are swept")
     if len(key.encode()) > 1024:
         raise InvalidKey(f"storage key is {len(key.encode())} bytes; the limit is 1024")
     return key

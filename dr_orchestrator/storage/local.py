@@ -3,8 +3,8 @@
 Writes are atomic: data goes to a temp file (`.dro-tmp-*`) in the same directory, is
 fsynced, renamed into place, and the directory is fsynced, so a crash never leaves a
 partial object visible under its key. A process killed mid-put leaves its temp file
-behind (listings skip it); `sweep_temps` removes those older than a given age, and
-`dro replicate` calls it at a target it writes through this backend.
+behind (listings skip it). `sweep_temps` removes those older than a given age; prune
+calls it on its repository, and `dro replicate` at a target it writes through this backend.
 """
 
 from __future__ import annotations
@@ -20,9 +20,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dr_orchestrator.errors import ObjectExists, ObjectNotFound, PermissionDenied, StorageUnavailable
-from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, SweepResult, validate_key, validate_prefix
+from dr_orchestrator.storage.base import (
+    REPO_DIRS,
+    Backend,
+    Capabilities,
+    ObjectInfo,
+    SweepResult,
+    validate_key,
+    validate_prefix,
+)
+from dr_orchestrator.storage.base import TEMP_PREFIX as _TMP_PREFIX
 
-_TMP_PREFIX = ".dro-tmp-"
 _Problems = list[str]  # (`list` in the class body is LocalBackend.list)
 _COPY_BUF = 1 << 20
 
@@ -149,12 +157,19 @@ class LocalBackend:
             raise
 
     def sweep_temps(self, older_than: float) -> SweepResult:
-        """Remove the temp files of puts killed mid-write (TempSweeper in base.py). One
-        scandir per directory; only temp-named entries cost a stat."""
+        """Remove the temp files of puts killed mid-write (TempSweeper in base.py) in the
+        root and the repository's directories, on the root's file system. One scandir per
+        directory; only temp-named entries cost a stat."""
         cutoff = time.time() - older_than
         removed = 0
         problems: _Problems = []
-        for e in scan_tree(str(self.root), problems):
+        try:
+            dev = os.stat(self.root).st_dev
+        except FileNotFoundError:
+            return 0, []
+        except OSError as exc:
+            return 0, [f"{self.root}: {exc.strerror or exc}"]
+        for e in scan_tree(str(self.root), problems, repo_dirs_on(dev)):
             try:
                 if e.name.startswith(_TMP_PREFIX) and stale_file(e, cutoff):
                     os.unlink(e.path)
@@ -224,11 +239,20 @@ def scan_tree(root: str, problems: list[str],
                 problems.append(f"{e.path}: {exc.strerror or exc}")
 
 
+def repo_dirs_on(dev: int) -> Callable[[os.DirEntry[str], bool], bool]:
+    """scan_tree's `descend` for a repository: at the root only its own directories, and
+    nowhere another file system (a mount point inside it)."""
+    def descend(e: os.DirEntry[str], at_root: bool) -> bool:
+        return (not at_root or e.name in REPO_DIRS) and e.stat(follow_symlinks=False).st_dev == dev
+    return descend
+
+
 def stale_file(entry: os.DirEntry[str], cutoff: float, uid: int | None = None) -> bool:
-    """A regular file (never through a symlink) last modified before `cutoff`, owned by
-    `uid` if given."""
+    """A regular file (never through a symlink) last modified before `cutoff` (a stamp of
+    0 or less says nothing: never stale), owned by `uid` if given."""
     st = entry.stat(follow_symlinks=False)
-    return stat_mod.S_ISREG(st.st_mode) and st.st_mtime < cutoff and (uid is None or st.st_uid == uid)
+    return (stat_mod.S_ISREG(st.st_mode) and 0 < st.st_mtime < cutoff
+            and (uid is None or st.st_uid == uid))
 
 
 def _fsync_dir(path: Path) -> None:

@@ -11,10 +11,10 @@ Writes go to a temp name (`.dro-tmp-<uuid>`) in the target directory, are fsynce
 (fsync@openssh.com) and renamed into place: `posix-rename` replaces, plain SFTP v3
 `rename` refuses an existing target, which makes create-only puts atomic on the
 server. A process killed mid-upload (or an upload whose connection broke) leaves its
-temp file on the server (listings skip it); `sweep_temps` removes those older than a
-given age, and `dro replicate` calls it at an SFTP target. One SSH connection per
-backend; each operation borrows one of a few SFTP channels, so threads never share a
-channel. Server-side copy uses OpenSSH's `copy-data` extension (no shell involved) and
+temp file on the server (listings skip it). `sweep_temps` removes those older than a
+given age; prune calls it on its repository, and `dro replicate` at an SFTP target. One
+SSH connection per backend; each operation borrows one of a few SFTP channels, so
+threads never share a channel. Server-side copy uses OpenSSH's `copy-data` extension (no shell involved) and
 reports False where it is missing.
 """
 
@@ -46,10 +46,18 @@ from dr_orchestrator.remote.base import HostSpec
 from dr_orchestrator.remote.errors import HostUnreachable
 from dr_orchestrator.remote.sftp_pool import SFTPPool
 from dr_orchestrator.remote.sftpio import RangeReader
-from dr_orchestrator.storage.base import Backend, Capabilities, ObjectInfo, SweepResult, validate_key, validate_prefix
+from dr_orchestrator.storage.base import (
+    REPO_DIRS,
+    Backend,
+    Capabilities,
+    ObjectInfo,
+    SweepResult,
+    validate_key,
+    validate_prefix,
+)
+from dr_orchestrator.storage.base import TEMP_PREFIX as _TMP_PREFIX
 from dr_orchestrator.storage.url import StorageURL, parse_url
 
-_TMP_PREFIX = ".dro-tmp-"
 # (`list` in the class body is SFTPBackend.list)
 _Entries = list[paramiko.SFTPAttributes]
 _Items = list[tuple[str, str, paramiko.SFTPAttributes | None]]  # (sort key, name, a file's attributes)
@@ -319,7 +327,8 @@ class SFTPBackend:
     def sweep_temps(self, older_than: float) -> SweepResult:
         """Remove the temp files of puts killed mid-upload (TempSweeper in base.py).
 
-        Walks the whole tree under the root, but a directory this backend has listed since
+        Walks the root and the repository's directories under it, but a directory this
+        backend has listed since
         the last sweep is not listed again: its temp files and subdirectories were kept from
         that listing (a replication lists its target first, so its sweep costs a listing of
         the root and of locks/, plus a stat and a remove per stale temp file). Each
@@ -334,7 +343,7 @@ class SFTPBackend:
             rel_dir = stack.pop()
             try:
                 seen = self._seen.pop(rel_dir, None) or self._scan(rel_dir)[1]
-                stack += [f"{rel_dir}/{d}" if rel_dir else d for d in seen.subdirs]
+                stack += [f"{rel_dir}/{d}" if rel_dir else d for d in seen.subdirs if rel_dir or d in REPO_DIRS]
                 for name, mtime in seen.temps:
                     if mtime < cutoff:
                         removed += self._remove_stale(f"{rel_dir}/{name}" if rel_dir else name, cutoff, problems)
@@ -347,12 +356,14 @@ class SFTPBackend:
                     break
         return removed, problems
 
-    def _remove_stale(self, key: str, cutoff: float, problems: _Problems) -> bool:
+    def _remove_stale(self, rel: str, cutoff: float, problems: _Problems) -> bool:
+        # `rel`: a directory walked from the root + a name the server listed (no '/' in it);
+        # not a key (validate_key refuses temp names), so joined here as _path joins a key.
+        path = f"{self.root}/{rel}" if self.root != "/" else f"/{rel}"
         try:
-            path = self._path(key)
-            with self._client(key) as sftp:
+            with self._client(rel) as sftp:
                 st = sftp.lstat(path)  # never through a symlink
-                if not stat_mod.S_ISREG(st.st_mode or 0) or st.st_mtime is None or st.st_mtime >= cutoff:
+                if not stat_mod.S_ISREG(st.st_mode or 0) or not st.st_mtime or st.st_mtime >= cutoff:
                     return False  # written to since it was listed: a live writer's
                 sftp.remove(path)
         except ObjectNotFound:
@@ -452,7 +463,7 @@ def _split(entries: _Entries) -> tuple[_Entries, _Seen]:
         elif not stat_mod.S_ISREG(mode):
             continue
         elif e.filename.startswith(_TMP_PREFIX):
-            if e.st_mtime is not None:  # of unknown age: never removed
+            if e.st_mtime:  # of unknown age (no stamp, or 0): never removed
                 seen.temps.append((e.filename, e.st_mtime))
         else:
             files.append(e)

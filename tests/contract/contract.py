@@ -198,7 +198,8 @@ class BackendContract:
             backend.stat("gone")
         assert [i.key for i in backend.list("gone")] == []
 
-    @pytest.mark.parametrize("key", ["", "/abs", "../up", "a/../b", "a//b", "./a", "a/.", "back\\slash"])
+    @pytest.mark.parametrize("key", ["", "/abs", "../up", "a/../b", "a//b", "./a", "a/.", "back\\slash",
+                                     ".dro-tmp-x", "data/ab/.dro-tmp-x"])
     def test_invalid_keys_rejected(self, backend: Backend, key: str) -> None:
         with pytest.raises(InvalidKey):
             backend.put(key, b"x")

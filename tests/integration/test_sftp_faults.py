@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +106,8 @@ def test_temp_sweep_stops_at_a_lost_connection_and_the_next_one_carries_on(
         direct.put(f"data/{d:02x}/obj", b"x")
         temp = Path(inner.root, f"data/{d:02x}/.dro-tmp-{uuid.uuid4().hex}")
         temp.write_bytes(b"killed mid-upload")
-        os.utime(temp, (0, 0))
+        old = time.time() - 2 * STALE_TEMP_AGE
+        os.utime(temp, (old, old))
         temps.append(temp)
     faulty.stat("data/00/obj")  # connected
     proxy.always("reset", after=0, direction="down")  # every answer, and every reconnect, is cut

@@ -195,3 +195,17 @@ def test_prune_sweeps_the_temp_files_of_killed_backups(location: tuple[Backend, 
     assert rep.temp_files_removed == 1 and rep.warnings == []
     assert not killed.exists() and live.exists()
     assert Repository.open(backend, "correct horse").verify(1.0).ok
+
+
+def test_only_the_repository_is_swept_and_a_stamp_of_zero_is_no_age(location: tuple[Backend, Path]) -> None:
+    """A sweep walks the root and the repository's own directories (a repository at a
+    home directory's root is not a licence to walk the whole home), and a temp file whose
+    server reports no real modification time is never judged stale."""
+    backend, root = location
+    backend.put("config", b"{}")
+    outside = plant(root, f"not-the-repo/{temp_name()}", 2 * DAY)
+    stamped_zero = plant(root, f"data/ab/{temp_name()}", 0)
+    os.utime(stamped_zero, (0, 0))
+    stale = plant(root, f"keys/{temp_name()}", 2 * DAY)
+    assert backend.sweep_temps(STALE_TEMP_AGE) == (1, [])  # type: ignore[attr-defined]
+    assert outside.exists() and stamped_zero.exists() and not stale.exists()

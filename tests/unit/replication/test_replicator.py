@@ -337,3 +337,17 @@ def test_options_replace_copies_and_rejects_unknown_names() -> None:
     assert changed.stop is base.stop  # one stop request reaches both, as with dataclasses.replace
     with pytest.raises(TypeError, match="no wrokers"):
         base.replace(wrokers=2)
+
+
+def test_a_sweep_that_fails_is_a_warning_not_a_failed_replication(
+        repo: SynthRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sweeping temp files is housekeeping: an error nobody expected (here from the
+    backend's sweep) is reported, and the replication itself goes on and succeeds."""
+    def broken(self: LocalBackend, older_than: float) -> tuple[int, list[str]]:
+        raise RuntimeError("the server answered something odd")
+    monkeypatch.setattr(LocalBackend, "sweep_temps", broken)
+    dst = LocalBackend(tmp_path / "dst")
+    rep = replicate(repo.backend, dst, Options(local_fast=False))
+    assert rep.ok and rep.stale_temp_files_removed == 0
+    assert rep.warnings == ["stale temp files: RuntimeError: the server answered something odd"]
+    assert stored_objects(dst) == repo.contents

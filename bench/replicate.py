@@ -29,7 +29,7 @@ Dataset: a synthetic repository with the real layout and content-addressed names
 Each full dir → dir round also reports where the time went: the CPU time of each tool
 (with dro's copy helpers), the machine's steal / iowait / idle time during it, and the
 *disk floor* — the same number of bytes written with O_DIRECT into one file and synced,
-timed right after the round: no copy that ends durable can be faster than that.
+timed right after the round: a reference for what making these bytes durable costs here.
 
 Both tools get the same parallelism (rclone --transfers 8 --checkers 16, dro --workers 8).
 rclone runs with AWS_CA_BUNDLE unset (its S3 backend fails on it even over http).
@@ -150,9 +150,10 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
 def disk_floor(nbytes: int) -> float:
     """Seconds to make `nbytes` of fresh data durable on the bench's file system with no
     copying at all: one file written with O_DIRECT in 4 MiB writes, then syncfs — what
-    the disk alone needs, so no copy that ends durable can be faster. (The host behind
-    this VM's disk takes writes into its cache at 500-900 MB/s and persists them at
-    ~300-400 MB/s; the flush waits for the difference.)"""
+    the disk alone needs for these bytes in one sequential stream: a reference for what
+    ending durable costs here (a copy also writes 20,000 files' metadata). The host behind
+    this VM's disk takes writes into its cache and persists them on a flush, or by itself
+    a few seconds later, at roughly 1 GB/s: bench/disk_flush.py."""
     import ctypes
     import mmap
 

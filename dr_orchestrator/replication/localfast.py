@@ -207,6 +207,11 @@ class LocalReplicaWriter:
             self.direct = False  # this file system takes no O_DIRECT (tmpfs, some FUSE): page cache
             return self._create(tmp, flags & ~_O_DIRECT)
 
+    def sweep_temps(self, older_than: float) -> tuple[int, list[str]]:
+        """What killed writers left under the root (storage.base.TempSweeper): see
+        sweep_stale_temps."""
+        return sweep_stale_temps(self.root, older_than)
+
     def barrier(self) -> None:
         """Make everything written so far durable (one syncfs for the whole filesystem)."""
         syncfs_dir(self.root)

@@ -39,12 +39,12 @@ from dr_orchestrator.replication.graph import SnapshotFilter, SnapshotGraph
 from dr_orchestrator.replication.layout import Kind
 from dr_orchestrator.replication.listcache import DirCache
 from dr_orchestrator.replication.listing import InSync, Listing
-from dr_orchestrator.replication.localfast import local_stats, sweep_stale_temps, syncfs_dir
+from dr_orchestrator.replication.localfast import local_stats, syncfs_dir
 from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.replication.throttle import MemoryBudget, TokenBucket
 from dr_orchestrator.replication.transfer import Outcome, Result, Transfer
 from dr_orchestrator.replication.workers import in_background, run_parallel
-from dr_orchestrator.storage.base import STALE_TEMP_AGE, Backend, ObjectInfo
+from dr_orchestrator.storage.base import Backend, ObjectInfo, sweep_temps_of
 
 
 class Progress(Protocol):
@@ -213,16 +213,7 @@ class Replicator:
         reuses the target listing just made (sftp.py), so it costs two small directory
         listings; a local one without the replica writer reads every directory's names again.
         Housekeeping: whatever goes wrong is a warning, never the run's failure."""
-        try:
-            if self.transfer.local_writer is not None:
-                removed, problems = sweep_stale_temps(self.transfer.local_writer.root)
-            else:
-                sweep = getattr(self.target, "sweep_temps", None)
-                if sweep is None:
-                    return  # an object store: nothing is written under a temp name
-                removed, problems = sweep(STALE_TEMP_AGE)
-        except Exception as exc:  # noqa: BLE001 - reported, and the replication goes on
-            removed, problems = 0, [f"{type(exc).__name__}: {exc}"]
+        removed, problems = sweep_temps_of(self.transfer.local_writer or self.target)
         self.report.stale_temp_files_removed += removed
         self.report.warnings += [f"stale temp files: {p}" for p in problems[:20]]
 

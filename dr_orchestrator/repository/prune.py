@@ -19,7 +19,7 @@ from dr_orchestrator.repository.index import BlobLocation, Index, write_index
 from dr_orchestrator.repository.locks import RepoLock
 from dr_orchestrator.repository.packer import FinishedPack, PackEntry, Packer, Uploader
 from dr_orchestrator.repository.progress import NullProgress, Progress
-from dr_orchestrator.storage.base import STALE_TEMP_AGE
+from dr_orchestrator.storage.base import sweep_temps_of
 
 if TYPE_CHECKING:
     from dr_orchestrator.repository.repo import Repository
@@ -153,13 +153,7 @@ class Pruner:
         writing through them keeps beside its objects (storage.base.TempSweeper; object
         stores have none). Only those untouched for a day: a live writer keeps its own fresh.
         What cannot be removed is reported (warnings) and left for the next prune."""
-        sweep = getattr(self.repo.backend, "sweep_temps", None)
-        if sweep is None:
-            return
-        try:
-            rep.temp_files_removed, problems = sweep(STALE_TEMP_AGE)
-        except Exception as exc:  # noqa: BLE001 - housekeeping: reported, the prune goes on
-            problems = [f"{type(exc).__name__}: {exc}"]
+        rep.temp_files_removed, problems = sweep_temps_of(self.repo.backend)
         rep.warnings += [f"stale temp files: {p}" for p in problems[:20]]
 
     def _repack(self, pids: list[str], live: dict[str, list[tuple[bytes, BlobLocation]]]) -> list[FinishedPack]:

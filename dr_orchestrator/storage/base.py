@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from types import MappingProxyType
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Protocol, cast, runtime_checkable
 
 from dr_orchestrator.errors import InvalidKey
 
@@ -121,9 +121,22 @@ class TempSweeper(Protocol):
     def sweep_temps(self, older_than: float) -> SweepResult:
         """Remove this backend's temp files (only those: matched by its temp-name prefix,
         regular files, symlinks never followed) last modified more than `older_than` seconds
-        ago, anywhere under its root. A file or directory it cannot read or remove is
-        reported in the result, never raised."""
+        ago, in its root and the repository's directories (REPO_DIRS). A file or directory
+        it cannot read or remove is reported in the result, never raised."""
         ...
+
+
+def sweep_temps_of(writer: object, older_than: float = STALE_TEMP_AGE) -> SweepResult:
+    """The sweep of a writer of temp files (a TempSweeper: a backend, the local replica
+    writer), if it is one ((0, []) if not). Housekeeping, so it never raises: an error
+    nobody expected is one more problem in the result."""
+    sweep = getattr(writer, "sweep_temps", None)
+    if sweep is None:
+        return 0, []  # an object store: nothing is written under a temp name
+    try:
+        return cast(SweepResult, sweep(older_than))
+    except Exception as exc:  # noqa: BLE001 - reported by the caller; the caller's work goes on
+        return 0, [f"{type(exc).__name__}: {exc}"]
 
 
 # Writers that put an object under a temp name first (local, sftp, the replica writer)
@@ -131,6 +144,7 @@ class TempSweeper(Protocol):
 TEMP_PREFIX = ".dro-tmp-"
 # A repository's top-level directories: sweeps of temp files walk these and the root only.
 REPO_DIRS = frozenset({"data", "index", "keys", "snapshots", "locks"})
+_TEMP_SEGMENT = "/" + TEMP_PREFIX
 
 _BAD_SEGMENTS = {"", ".", ".."}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
@@ -148,7 +162,7 @@ def validate_key(key: str) -> str:
         if seg in _BAD_SEGMENTS:
             raise InvalidKey(f"storage key {key!r} has an empty, '.' or '..' segment",
                              "keys may not climb out of their location")
-    if key.startswith(TEMP_PREFIX) or "/" + TEMP_PREFIX in key:
+    if key.startswith(TEMP_PREFIX) or _TEMP_SEGMENT in key:
         raise InvalidKey(f"storage key {key!r} has a segment starting with {TEMP_PREFIX!r}",
                          "that prefix marks writers' temp files, which are never listed and are swept")
     if len(key.encode()) > 1024:

@@ -31,6 +31,12 @@ Each full dir → dir round also reports where the time went: the CPU time of ea
 *disk floor* — the same number of bytes written with O_DIRECT into one file and synced,
 timed right after the round: a reference for what making these bytes durable costs here.
 
+With `DRO_BENCH_DIR` on a tmpfs (e.g. /dev/shm/dro-bench-replicate) the whole dir → dir part
+runs in memory: neither tool pays for durability there (dro's syncfs has nothing to write), so
+the full copy compares the two tools' own work, apart from the disk. No disk floor is taken
+there, and each full round's copies are removed right after it (they live in RAM; tmpfs has
+no inode-reuse window to wait out).
+
 Both tools get the same parallelism (rclone --transfers 8 --checkers 16, dro --workers 8).
 rclone runs with AWS_CA_BUNDLE unset (its S3 backend fails on it even over http).
 Prints a Markdown table (each row also to stderr as soon as it is measured, with the load
@@ -175,6 +181,20 @@ def disk_floor(nbytes: int) -> float:
         path.unlink()
 
 
+def fs_type(path: Path) -> str:
+    """The type of the file system holding `path` (the longest mount point above it)."""
+    best, kind = "", ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mount = fields[4]
+            fstype = fields[fields.index("-") + 1]
+            inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > len(best):
+                best, kind = mount, fstype
+    return kind
+
+
 def rclone_env(port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     env.update({"RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
@@ -251,6 +271,7 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     incremental run after 1 % new objects `inc_repeats` times, then three alternating
     no-change reruns. Medians of each."""
     nobj, nbytes = count_dir(src)  # earlier runs may have added their 1 %
+    in_ram = fs_type(WORK.resolve()) == "tmpfs"
     # Targets of earlier runs go first, and every copy writes into a directory of its own:
     # ext4 makes inode allocation slow (for both tools) after mass deletions. Without a
     # journal (as here) its allocator skips every free inode deleted less than 60 s ago
@@ -265,7 +286,7 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
         shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(WORK / "cache", ignore_errors=True)  # a few files: no window to wait out
     os.sync()
-    if deleted:
+    if deleted and not in_ram:
         time.sleep(SETTLE_S)
 
     def rclone_measured(cmd: list[str]) -> tuple[float, float, Usage]:
@@ -306,20 +327,27 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
         else:
             (t_d, rep, u_d), (t_r, t_sync, u_r) = run_dro_measured(d_dst), run_rclone(r_dst)
         assert rep["ok"] and rep["counters"]["objects_copied"] == nobj, rep
-        floor = disk_floor(nbytes)  # after both: the disk as both tools just had it
         ratios.append(t_r / t_d)
-        floors.append(floor)
         cpu_r.append(u_r.cpu)
         cpu_d.append(u_d.cpu)
+        if in_ram:  # nothing to make durable: the copies only cost memory, free it now
+            where = "tmpfs: neither tool pays for durability"
+            if i < full_repeats - 1:  # the last round's copies are the incremental runs' targets
+                shutil.rmtree(r_dst)
+                shutil.rmtree(d_dst)
+        else:
+            floors.append(disk_floor(nbytes))  # after both: the disk as both tools just had it
+            where = (f"rclone + sync {t_r + t_sync:.1f} s; dro ends durable (syncfs per phase); disk floor "
+                     f"{floors[-1]:.1f} s")
         row(rows, f"dir → dir, full ({order}; {before})", nobj, nbytes, t_r, t_d,
-            f"rclone + sync {t_r + t_sync:.1f} s; dro ends durable (syncfs per phase); disk floor "
-            f"{floor:.1f} s; CPU rclone {u_r.cpu:.1f} s, dro {u_d.cpu:.1f} s; during dro: steal "
+            f"{where}; CPU rclone {u_r.cpu:.1f} s, dro {u_d.cpu:.1f} s; during dro: steal "
             f"{u_d.steal:.1f} s, iowait {u_d.iowait:.1f} s, idle {u_d.idle:.1f} s (rclone: "
             f"{u_r.steal:.1f}, {u_r.iowait:.1f}, {u_r.idle:.1f})")
     if full_repeats > 2:
         rows.append(f"| dir → dir, full: median of {full_repeats} | | | | | {median(ratios):.2f}x | "
                     f"ratios {', '.join(f'{x:.2f}' for x in ratios)}; CPU median rclone {median(cpu_r):.1f} s, "
-                    f"dro {median(cpu_d):.1f} s; disk floor median {median(floors):.1f} s |")
+                    f"dro {median(cpu_d):.1f} s"
+                    f"{f'; disk floor median {median(floors):.1f} s' if floors else '; tmpfs'} |")
         print(rows[-1], file=sys.stderr, flush=True)
     added: list[str] = []
     times_r: list[float] = []

@@ -315,6 +315,7 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
         return dro_measured(f"file://{src}", f"file://{dst}")
 
     ratios: list[float] = []
+    durable: list[float] = []  # (rclone + sync) / dro: both tools' copies on disk when timed
     floors: list[float] = []
     cpu_r: list[float] = []
     cpu_d: list[float] = []
@@ -337,8 +338,9 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
                 shutil.rmtree(d_dst)
         else:
             floors.append(disk_floor(nbytes))  # after both: the disk as both tools just had it
-            where = (f"rclone + sync {t_r + t_sync:.1f} s; dro ends durable (syncfs per phase); disk floor "
-                     f"{floors[-1]:.1f} s")
+            durable.append((t_r + t_sync) / t_d)
+            where = (f"rclone + sync {t_r + t_sync:.1f} s, dro (durable: syncfs per phase) {durable[-1]:.2f}x "
+                     f"as fast; disk floor {floors[-1]:.1f} s")
         row(rows, f"dir → dir, full ({order}; {before})", nobj, nbytes, t_r, t_d,
             f"{where}; CPU rclone {u_r.cpu:.1f} s, dro {u_d.cpu:.1f} s; during dro: steal "
             f"{u_d.steal:.1f} s, iowait {u_d.iowait:.1f} s, idle {u_d.idle:.1f} s (rclone: "
@@ -347,7 +349,8 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
         rows.append(f"| dir → dir, full: median of {full_repeats} | | | | | {median(ratios):.2f}x | "
                     f"ratios {', '.join(f'{x:.2f}' for x in ratios)}; CPU median rclone {median(cpu_r):.1f} s, "
                     f"dro {median(cpu_d):.1f} s"
-                    f"{f'; disk floor median {median(floors):.1f} s' if floors else '; tmpfs'} |")
+                    f"{f'; disk floor median {median(floors):.1f} s' if floors else '; tmpfs'}"
+                    f"{f'; against rclone + sync median {median(durable):.2f}x' if durable else ''} |")
         print(rows[-1], file=sys.stderr, flush=True)
     added: list[str] = []
     times_r: list[float] = []

@@ -506,7 +506,8 @@ class _MemBackend:
 
 def bench_diff(n: int) -> str:
     """Time of a dry run (list both sides + diff) over n objects, 1 % missing at the target."""
-    from dr_orchestrator.replication.replicator import Options, Replicator
+    from dr_orchestrator.replication.options import Options
+    from dr_orchestrator.replication.replicator import Replicator
     from dr_orchestrator.storage.base import ObjectInfo
 
     rng = random.Random(3)

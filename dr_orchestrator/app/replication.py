@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from dr_orchestrator.errors import BadInput
 from dr_orchestrator.replication import layout
-from dr_orchestrator.replication.replicator import Options, Replicator
+from dr_orchestrator.replication.options import Options
+from dr_orchestrator.replication.replicator import Replicator
 from dr_orchestrator.replication.report import ReplicationReport
 from dr_orchestrator.scheduling.state import state_dir, write_atomic
 from dr_orchestrator.storage.base import Backend

@@ -15,7 +15,7 @@ from typing import Any
 
 from dr_orchestrator.app import replication as app_repl
 from dr_orchestrator.errors import BadInput
-from dr_orchestrator.replication.replicator import Options
+from dr_orchestrator.replication.options import Options
 from dr_orchestrator.runbook.models import Runbook
 from dr_orchestrator.scheduling import exports
 from dr_orchestrator.scheduling.clock import Clock

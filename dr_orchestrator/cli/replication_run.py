@@ -75,10 +75,10 @@ class _Bars:
 
 @contextmanager
 def progress(label: str, quiet: bool) -> Iterator[Any]:
-    from dr_orchestrator.replication.replicator import _NoProgress
+    from dr_orchestrator.replication.options import NoProgress
 
     if quiet or not sys.stderr.isatty():
-        yield _NoProgress()
+        yield NoProgress()
         return
     from rich.progress import (
         BarColumn,
@@ -96,7 +96,7 @@ def progress(label: str, quiet: bool) -> Iterator[Any]:
 
 def options(bandwidth: str | None, dry_run: bool, workers: int, verify: str, deep: bool,
              keep_deleted: bool, progress: Any) -> Any:
-    from dr_orchestrator.replication.replicator import Options
+    from dr_orchestrator.replication.options import Options
     from dr_orchestrator.replication.throttle import parse_rate
 
     if verify not in ("content", "checksum"):

@@ -1,6 +1,7 @@
 """Replication of repositories between sites, integrity, repair and RPO measurement.
 
 - replicator.py: the object-level copy (listing diff, commit-order phases, hold-back);
+- options.py: how a replication runs (Options) and the progress it reports;
 - transfer.py: one verified object copy (server-side or streamed, bounded memory);
 - throttle.py: bandwidth token bucket and memory budget;
 - listing.py / localfast.py: fast listings and local replica writes;

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from dr_orchestrator.replication.replicator import Options, replicate
+from dr_orchestrator.replication.options import Options
+from dr_orchestrator.replication.replicator import replicate
 from dr_orchestrator.storage.base import Backend
 from dr_orchestrator.storage.registry import open_backend
 from tests.integration.replication.helpers import Counting

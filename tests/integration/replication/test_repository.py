@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dr_orchestrator.replication.replicator import Options, replicate
+from dr_orchestrator.replication.options import Options
+from dr_orchestrator.replication.replicator import replicate
 from dr_orchestrator.replication.repo_graph import RepositoryGraph, VerifyFilter
 from dr_orchestrator.repository.repo import Repository
 from dr_orchestrator.storage.local import LocalBackend

@@ -38,7 +38,7 @@ data_classes:
 CHILD = textwrap.dedent("""\
     import sys, threading
     from dr_orchestrator.app import replication as app_repl, schedule
-    from dr_orchestrator.replication.replicator import Options
+    from dr_orchestrator.replication.options import Options
     from dr_orchestrator.storage.local import LocalBackend
     from tests.unit.replication.synth import SynthRepo
 

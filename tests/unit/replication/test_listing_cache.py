@@ -15,7 +15,8 @@ import pytest
 
 from dr_orchestrator.replication import layout, listcache
 from dr_orchestrator.replication.listcache import Block, DirCache, read_dir
-from dr_orchestrator.replication.replicator import Options, Replicator, replicate
+from dr_orchestrator.replication.options import Options
+from dr_orchestrator.replication.replicator import Replicator, replicate
 from dr_orchestrator.storage.local import LocalBackend
 from tests.unit.replication.synth import FakeGraph, SynthRepo, synth_repo
 

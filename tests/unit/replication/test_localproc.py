@@ -14,7 +14,8 @@ import pytest
 
 from dr_orchestrator.replication import layout, localproc
 from dr_orchestrator.replication.localproc import HelperPool
-from dr_orchestrator.replication.replicator import Options, Replicator, replicate
+from dr_orchestrator.replication.options import Options
+from dr_orchestrator.replication.replicator import Replicator, replicate
 from dr_orchestrator.storage.local import LocalBackend
 from tests.unit.replication.synth import SynthRepo, flip_byte, incomplete_snapshots, stored_objects, synth_repo
 

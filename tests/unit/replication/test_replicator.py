@@ -13,7 +13,8 @@ import pytest
 
 from dr_orchestrator.errors import BadInput, ObjectLocked
 from dr_orchestrator.replication import layout
-from dr_orchestrator.replication.replicator import Options, replicate
+from dr_orchestrator.replication.options import Options
+from dr_orchestrator.replication.replicator import replicate
 from dr_orchestrator.storage.local import LocalBackend
 from tests.unit.replication.synth import (
     FakeGraph,

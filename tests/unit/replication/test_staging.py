@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dr_orchestrator.replication import layout, localproc
-from dr_orchestrator.replication.replicator import Options, replicate
+from dr_orchestrator.replication.options import Options
+from dr_orchestrator.replication.replicator import replicate
 from dr_orchestrator.storage.local import LocalBackend
 from tests.unit.replication.synth import SynthRepo, incomplete_snapshots, stored_objects, synth_repo
 

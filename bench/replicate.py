@@ -34,8 +34,8 @@ timed right after the round: a reference for what making these bytes durable cos
 With `DRO_BENCH_DIR` on a tmpfs (e.g. /dev/shm/dro-bench-replicate) the whole dir → dir part
 runs in memory: neither tool pays for durability there (dro's syncfs has nothing to write), so
 the full copy compares the two tools' own work, apart from the disk. No disk floor is taken
-there, and each full round's copies are removed right after it (they live in RAM; tmpfs has
-no inode-reuse window to wait out).
+there, and each full round's copies but the last (the incremental runs' targets) are removed
+right after it (they live in RAM; tmpfs has no inode-reuse window to wait out).
 
 Both tools get the same parallelism (rclone --transfers 8 --checkers 16, dro --workers 8).
 rclone runs with AWS_CA_BUNDLE unset (its S3 backend fails on it even over http).
@@ -51,6 +51,7 @@ import json
 import math
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -187,10 +188,12 @@ def fs_type(path: Path) -> str:
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
-            mount = fields[4]
+            # spaces and the like are octal escapes there (\040); a later line mounted over an
+            # earlier one at the same point is the visible one, hence >=
+            mount = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
             fstype = fields[fields.index("-") + 1]
             inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
-            if inside and len(mount) > len(best):
+            if inside and len(mount) >= len(best):
                 best, kind = mount, fstype
     return kind
 

@@ -51,7 +51,6 @@ import json
 import math
 import os
 import random
-import re
 import resource
 import shutil
 import signal
@@ -182,22 +181,6 @@ def disk_floor(nbytes: int) -> float:
         path.unlink()
 
 
-def fs_type(path: Path) -> str:
-    """The type of the file system holding `path` (the longest mount point above it)."""
-    best, kind = "", ""
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            # spaces and the like are octal escapes there (\040); a later line mounted over an
-            # earlier one at the same point is the visible one, hence >=
-            mount = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-            fstype = fields[fields.index("-") + 1]
-            inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
-            if inside and len(mount) >= len(best):
-                best, kind = mount, fstype
-    return kind
-
-
 def rclone_env(port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     env.update({"RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
@@ -274,7 +257,9 @@ def bench_dirs(src: Path, nobj: int, nbytes: int, rows: list[str], small_new: in
     incremental run after 1 % new objects `inc_repeats` times, then three alternating
     no-change reruns. Medians of each."""
     nobj, nbytes = count_dir(src)  # earlier runs may have added their 1 %
-    in_ram = fs_type(WORK.resolve()) == "tmpfs"
+    from dr_orchestrator.replication.listcache import fs_type  # the mountinfo lookup dro itself uses
+
+    in_ram = fs_type(WORK.stat().st_dev) == "tmpfs"
     # Targets of earlier runs go first, and every copy writes into a directory of its own:
     # ext4 makes inode allocation slow (for both tools) after mass deletions. Without a
     # journal (as here) its allocator skips every free inode deleted less than 60 s ago
